@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+// PoolScope: the life of every HTTP connection in a packet capture.
+//
+// Layers, each a target, dependencies pointing down only:
+//   PcapCapture  (capture: the only importer of libpcap)
+//   PacketDecode (decode: pure, zero-copy views over captured bytes)
+//   TCPFlows     (TCP flows: the flow table and connection records; pure, no clock)
+//   Reports      (text / JSON rendering of the report model)
+//   PoolScope    (the library a program embeds: wires the layers together)
+//   PoolScopeCLI (the `poolscope` executable: argument parsing only)
+import PackageDescription
+
+let package = Package(
+    name: "PoolScope",
+    products: [
+        .executable(name: "poolscope", targets: ["PoolScopeCLI"]),
+        .library(name: "PoolScope", targets: ["PoolScope"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+
+        // MARK: - Layers
+        .target(name: "PcapCapture", dependencies: ["CPcap"]),
+        .target(name: "PacketDecode"),
+        .target(name: "TCPFlows", dependencies: ["PacketDecode"]),
+        .target(name: "Reports", dependencies: ["PacketDecode", "TCPFlows"]),
+        .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "TCPFlows", "Reports"]),
+        .executableTarget(
+            name: "PoolScopeCLI",
+            dependencies: [
+                "PoolScope",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Test support
+        .target(name: "PcapTestSupport", dependencies: ["PacketDecode"]),
+
+        // MARK: - Tests
+        .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "PcapTestSupport"]),
+        .testTarget(
+            name: "PoolScopeTests",
+            dependencies: ["PoolScope", "PcapCapture", "TCPFlows", "Reports", "PcapTestSupport"]
+        ),
+    ]
+)

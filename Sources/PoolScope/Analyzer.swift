@@ -1,0 +1,65 @@
+@_exported import PacketDecode
+@_exported import Reports
+@_exported import TCPFlows
+
+/// The whole analysis, fed one captured packet at a time: decode, then TCP
+/// flows. Pure: no I/O, no clock; packet timestamps are the only time.
+///
+/// A program embeds PoolScope by feeding an Analyzer from any packet source
+/// (the `CaptureRun` helpers do it from libpcap) and calling `finish()`.
+public struct Analyzer {
+    private var flows = FlowTracker()
+    private var summary = CaptureSummary()
+    private var firstTime = Int64.max
+    private var lastTime = Int64.min
+    private var subMicrosecond = false
+
+    public init() {}
+
+    /// Connections tracked right now.
+    public var liveConnections: Int { flows.liveConnections }
+    /// Packets read so far.
+    public var packets: Int { summary.packets }
+
+    /// Analyses one packet. `bytes` is only read during the call.
+    @inline(__always)
+    public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64) {
+        summary.packets &+= 1
+        summary.bytes &+= wireLength
+        if timestamp < firstTime { firstTime = timestamp }
+        if timestamp > lastTime { lastTime = timestamp }
+        if timestamp % 1000 != 0 { subMicrosecond = true }
+        switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
+        case .tcp(let segment):
+            summary.tcpPackets &+= 1
+            if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
+            flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
+        case .undecoded(let reason):
+            summary.undecoded.record(reason)
+        }
+    }
+
+    /// Notes an input the capture reads from.
+    public mutating func addSource(_ source: CaptureSourceInfo) {
+        summary.sources.append(source)
+    }
+
+    /// Notes an input fault; the report still covers everything read.
+    public mutating func recordFault(_ description: String) {
+        summary.faults.append(description)
+    }
+
+    public mutating func setLiveCounters(_ counters: LiveCounters) {
+        summary.live = counters
+    }
+
+    /// Ends the capture and returns the report.
+    public mutating func finish() -> Report {
+        if summary.packets > 0 {
+            summary.first = CaptureTime(nanoseconds: firstTime)
+            summary.last = CaptureTime(nanoseconds: lastTime)
+        }
+        summary.nanosecondTimestamps = subMicrosecond
+        return Report(capture: summary, connections: flows.finish())
+    }
+}

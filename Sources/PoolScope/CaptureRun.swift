@@ -1,0 +1,89 @@
+@_exported import PcapCapture
+
+/// Runs an Analyzer over capture files or a live interface through libpcap.
+///
+/// Input faults (a missing file, a file that is not a capture, a record cut
+/// off or of impossible length) never stop the run: each becomes one line in
+/// `report.capture.faults` and the report covers everything read. Only a
+/// filter expression libpcap rejects is thrown, since it is a usage error.
+public enum CaptureRun {
+    /// Reads `paths` as one capture, merged in timestamp order.
+    public static func analyzeFiles(_ paths: [String], filter: String? = nil) throws(CaptureError) -> Report {
+        var analyzer = Analyzer()
+        var sources: [OfflineCapture] = []
+        for path in paths {
+            do {
+                let capture = try OfflineCapture(path: path, filter: filter, sourceIndex: sources.count)
+                sources.append(capture)
+                analyzer.addSource(CaptureSourceInfo(
+                    name: path, isLive: false, linkType: LinkType(rawValue: capture.linkType).description,
+                    snapshotLength: Int(capture.snapshotLength)))
+            } catch {
+                if case .filter = error { throw error }
+                analyzer.recordFault(error.description)
+            }
+        }
+        if sources.count == 1 {
+            drain(sources[0], into: &analyzer)
+        } else if sources.count > 1 {
+            drain(MergedCapture(sources), into: &analyzer)
+        }
+        return analyzer.finish()
+    }
+
+    /// Captures live until `packetLimit` packets, `duration` seconds, or
+    /// SIGINT/SIGTERM, then returns the report with libpcap's counters.
+    public static func sniff(
+        _ settings: LiveCapture.Settings, packetLimit: Int? = nil, duration: Double? = nil,
+        onStart: (() -> Void)? = nil
+    ) throws(CaptureError) -> Report {
+        let capture = try LiveCapture(settings)
+        capture.stopOnInterrupt()
+        var analyzer = Analyzer()
+        analyzer.addSource(CaptureSourceInfo(
+            name: settings.device, isLive: true, linkType: LinkType(rawValue: capture.linkType).description,
+            snapshotLength: Int(settings.snaplen)))
+        onStart?()
+        let clock = ContinuousClock()
+        let deadline = duration.map { clock.now.advanced(by: .milliseconds(Int64($0 * 1000))) }
+        reading: while true {
+            if let packetLimit, analyzer.packets >= packetLimit { break }
+            if let deadline, clock.now >= deadline { break }
+            switch capture.next() {
+            case .packet(let p):
+                analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
+            case .timeout:
+                continue
+            case .end:
+                break reading
+            case .failed(let error):
+                analyzer.recordFault(error.description)
+                break reading
+            }
+        }
+        if let s = capture.statistics {
+            analyzer.setLiveCounters(LiveCounters(received: Int(s.received), dropped: Int(s.dropped), interfaceDropped: Int(s.interfaceDropped)))
+        }
+        capture.flushSavefile()
+        return analyzer.finish()
+    }
+
+    /// The per-packet loop; generic so it specialises for each source type.
+    static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer) {
+        while true {
+            switch source.next() {
+            case .packet(let p):
+                analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
+            case .timeout:
+                continue
+            case .end:
+                return
+            case .failed(let error):
+                analyzer.recordFault(error.description)
+            }
+        }
+    }
+
+    /// The libpcap version in use.
+    public static var libpcapVersion: String { PcapCapture.libpcapVersion }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import PoolScope
+
+extension PoolScopeCommand {
+    struct Sniff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Capture live from an interface and report when stopped.",
+            discussion: """
+                Stops after -c packets, --duration seconds, or SIGINT/SIGTERM, then prints the report \
+                with libpcap's received and dropped counters. Needs root or CAP_NET_RAW.
+                Example: poolscope sniff -i eth0 -w run.pcap tcp port 80
+                """
+        )
+
+        @Option(name: .customShort("i"), help: ArgumentHelp("Interface to capture on (any for all).", valueName: "interface"))
+        var interface: String
+
+        @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many packets.", valueName: "count"))
+        var count: Int?
+
+        @Option(name: .long, help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+        var duration: Double?
+
+        @Option(name: .customShort("s"), help: ArgumentHelp("Snapshot length in bytes.", valueName: "snaplen"))
+        var snaplen: Int32 = 262_144
+
+        @Flag(name: .long, help: "Put the interface in promiscuous mode (off by default).")
+        var promisc = false
+
+        @Option(name: .customShort("w"), help: ArgumentHelp("Also write the raw packets to a pcap file.", valueName: "file"))
+        var write: String?
+
+        @Option(name: .customShort("f"), help: ArgumentHelp("BPF filter expression (as tcpdump).", valueName: "expression"))
+        var filter: String?
+
+        @Argument(help: ArgumentHelp("Filter words, as tcpdump takes them.", valueName: "filter"))
+        var filterWords: [String] = []
+
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if filter != nil && !filterWords.isEmpty {
+                throw ValidationError("give the filter either with -f or as trailing words, not both")
+            }
+            if let count, count <= 0 { throw ValidationError("-c must be a positive packet count") }
+            if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+            if snaplen <= 0 { throw ValidationError("-s must be a positive snapshot length") }
+        }
+
+        func run() throws {
+            var settings = LiveCapture.Settings(device: interface)
+            settings.snaplen = snaplen
+            settings.promiscuous = promisc
+            settings.writeTo = write
+            let words = filterWords.joined(separator: " ")
+            settings.filter = filter ?? (words.isEmpty ? nil : words)
+            let report: Report
+            do {
+                report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration) {
+                    FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
+                }
+            } catch {
+                Diagnostics.error(error.description)
+                if case .filter = error { throw ExitCode(2) }
+                throw ExitCode(1)
+            }
+            try output.write(report)
+            throw Diagnostics.exitCode(for: report)
+        }
+    }
+}
