@@ -1,0 +1,110 @@
+// client.go: Go net/http clients for PoolScope's fixtures, each logging the
+// client's own view of every request through net/http/httptrace: GotConn
+// gives the local port, whether the connection was reused, and whether it
+// came from the idle pool.
+//
+// Scenario "default-pool" (the problem statement): http.DefaultTransport
+// (MaxIdleConnsPerHost 2), 3 concurrent GETs, a pause, 3 more concurrent,
+// then 5 sequential; then CloseIdleConnections.
+//
+// Run: go run client.go -scenario default-pool -base http://127.0.0.1:18080 -truth client-truth.json
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+type requestTruth struct {
+	N          int     `json:"n"`
+	Phase      string  `json:"phase"`
+	LocalPort  int     `json:"local_port"`
+	Reused     bool    `json:"reused"`
+	WasIdle    bool    `json:"was_idle"`
+	IdleTimeMs float64 `json:"idle_time_ms"`
+	Status     int     `json:"status"`
+}
+
+var (
+	mu       sync.Mutex
+	requests []requestTruth
+	counter  int
+)
+
+func get(client *http.Client, url, phase string) {
+	mu.Lock()
+	counter++
+	n := counter
+	mu.Unlock()
+	t := requestTruth{N: n, Phase: phase}
+	trace := &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			_, p, _ := net.SplitHostPort(info.Conn.LocalAddr().String())
+			t.LocalPort, _ = strconv.Atoi(p)
+			t.Reused = info.Reused
+			t.WasIdle = info.WasIdle
+			t.IdleTimeMs = float64(info.IdleTime.Microseconds()) / 1000
+		},
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "request failed:", err)
+		os.Exit(1)
+	}
+	io.Copy(io.Discard, resp.Body) // drained, so the connection can be reused
+	resp.Body.Close()
+	t.Status = resp.StatusCode
+	mu.Lock()
+	requests = append(requests, t)
+	mu.Unlock()
+}
+
+func concurrent(client *http.Client, count int, url, phase string) {
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(client, url, phase) }()
+	}
+	wg.Wait()
+}
+
+func main() {
+	scenario := flag.String("scenario", "default-pool", "which client behaviour to run")
+	base := flag.String("base", "http://127.0.0.1:18080", "server base URL")
+	truthPath := flag.String("truth", "client-truth.json", "where to write the client's view")
+	flag.Parse()
+
+	client := http.DefaultClient
+	switch *scenario {
+	case "default-pool":
+		concurrent(client, 3, *base+"/slow?ms=150&size=2048", "concurrent-1")
+		time.Sleep(500 * time.Millisecond)
+		concurrent(client, 3, *base+"/slow?ms=150&size=2048", "concurrent-2")
+		time.Sleep(500 * time.Millisecond)
+		for i := 0; i < 5; i++ {
+			get(client, *base+"/?size=512", "sequential")
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	default:
+		fmt.Fprintln(os.Stderr, "unknown scenario", *scenario)
+		os.Exit(2)
+	}
+
+	out := map[string]interface{}{
+		"client":   "go " + *scenario,
+		"requests": requests,
+	}
+	data, _ := json.MarshalIndent(out, "", "  ")
+	os.WriteFile(*truthPath, append(data, '\n'), 0o644)
+}
