@@ -48,7 +48,8 @@ let package = Package(
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "PcapTestSupport"]),
         .testTarget(
             name: "PoolScopeTests",
-            dependencies: ["PoolScope", "PcapCapture", "TCPFlows", "Reports", "PcapTestSupport"]
+            // PoolScopeCLI: so the `poolscope` binary is built for the end-to-end tests.
+            dependencies: ["PoolScope", "PoolScopeCLI", "PcapCapture", "TCPFlows", "Reports", "PcapTestSupport"]
         ),
     ]
 )

@@ -47,7 +47,7 @@ extension PoolScopeCommand {
                 report = try CaptureRun.analyzeFiles(files, filter: filter)
             } catch {
                 Diagnostics.error(error.description)
-                throw ExitCode(2)
+                throw ExitCode.usage
             }
             try output.write(report)
             throw Diagnostics.exitCode(for: report)

@@ -16,6 +16,28 @@ struct PoolScopeCommand: ParsableCommand {
         version: "poolscope \(PoolScopeVersion.current) (\(CaptureRun.libpcapVersion))",
         subcommands: [Analyze.self, Sniff.self]
     )
+
+    /// Usage errors exit 2 (argument-parser's default is 64, EX_USAGE): the
+    /// documented codes are 0 ok, 1 input fault, 2 usage.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitCode.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+extension ExitCode {
+    /// An input fault (missing or broken capture, capture device error); the report covers what was read.
+    static let inputFault = ExitCode(1)
+    /// A usage error: bad flags, a missing argument, an invalid filter expression.
+    static let usage = ExitCode(2)
 }
 
 enum PoolScopeVersion {
@@ -49,7 +71,7 @@ struct OutputOptions: ParsableArguments {
                 try text.write(toFile: output, atomically: false, encoding: .utf8)
             } catch {
                 Diagnostics.error("\(output): cannot write report: \(error.localizedDescription)")
-                throw ExitCode(1)
+                throw ExitCode.inputFault
             }
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
@@ -65,7 +87,7 @@ enum Diagnostics {
     /// Reports input faults and returns the exit code the run ends with.
     static func exitCode(for report: Report) -> ExitCode {
         for fault in report.capture.faults { error(fault) }
-        return report.capture.faults.isEmpty ? .success : ExitCode(1)
+        return report.capture.faults.isEmpty ? .success : .inputFault
     }
 }
 

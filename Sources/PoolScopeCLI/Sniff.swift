@@ -62,8 +62,8 @@ extension PoolScopeCommand {
                 }
             } catch {
                 Diagnostics.error(error.description)
-                if case .filter = error { throw ExitCode(2) }
-                throw ExitCode(1)
+                if case .filter = error { throw ExitCode.usage }
+                throw ExitCode.inputFault
             }
             try output.write(report)
             throw Diagnostics.exitCode(for: report)

@@ -1,0 +1,193 @@
+import Foundation
+import PcapTestSupport
+import PoolScope
+import Testing
+
+typealias B = PacketBuilder
+
+/// One HTTP exchange on a fresh connection, closed by the client:
+/// 6 segments from the client, 3 from the server.
+func sampleConversation(ipv6: Bool = false, start: Int64 = 1_700_000_000_123_456_000, step: Int64 = 1_000_000) -> TCPConversation {
+    var c = ipv6 ? TCPConversation(client: ("2001:db8::1", 40000), server: ("2001:db8::2", 80), start: start)
+                 : TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: start)
+    c.step = step
+    c.handshake()
+    c.exchange(request: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", response: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.clientCloses()
+    return c
+}
+
+let sampleRequestBytes = 27
+let sampleResponseBytes = 40
+
+/// Re-wraps a conversation's Ethernet frames in another link layer.
+func rewrap(_ conversation: TCPConversation, link: Int32, wrap: ([UInt8], UInt16) -> [UInt8],
+            byteOrder: PcapFileWriter.ByteOrder = .little, nanosecond: Bool = false) -> [UInt8] {
+    var writer = PcapFileWriter(linkType: link, byteOrder: byteOrder, nanosecond: nanosecond)
+    for frame in conversation.frames {
+        let etherType = UInt16(frame.bytes[12]) << 8 | UInt16(frame.bytes[13])
+        writer.append(wrap(Array(frame.bytes.dropFirst(14)), etherType), timestamp: frame.timestamp)
+    }
+    return writer.bytes
+}
+
+func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(report.capture.faults.isEmpty, sourceLocation: sourceLocation)
+    #expect(report.capture.packets == 9, sourceLocation: sourceLocation)
+    #expect(report.capture.tcpPackets == 9, sourceLocation: sourceLocation)
+    #expect(report.connections.count == 1, sourceLocation: sourceLocation)
+    guard let c = report.connections.first else { return }
+    #expect(c.client.description == (ipv6 ? "[2001:db8::1]:40000" : "10.0.0.1:40000"), sourceLocation: sourceLocation)
+    #expect(c.server.description == (ipv6 ? "[2001:db8::2]:80" : "10.0.0.2:80"), sourceLocation: sourceLocation)
+    #expect(c.packets == PerSide(client: 6, server: 3), sourceLocation: sourceLocation)
+    #expect(c.bytes == PerSide(client: sampleRequestBytes, server: sampleResponseBytes), sourceLocation: sourceLocation)
+    #expect(!c.midStream, sourceLocation: sourceLocation)
+}
+
+@Suite struct LinkTypesThroughLibpcap {
+    /// (name, LINKTYPE_ written in the file, how to wrap an IP packet, libpcap's name)
+    static let links: [(String, Int32, @Sendable ([UInt8], UInt16) -> [UInt8], String)] = [
+        ("ethernet", 1, { B.ethernet(type: $1, payload: $0) }, "EN10MB"),
+        ("802.1Q", 1, { B.ethernet(type: $1, payload: $0, vlanTags: [(0x8100, 7)]) }, "EN10MB"),
+        ("802.1ad", 1, { B.ethernet(type: $1, payload: $0, vlanTags: [(0x88A8, 7), (0x8100, 8)]) }, "EN10MB"),
+        ("sll", 113, { B.linuxSLL(protocol: $1, payload: $0) }, "LINUX_SLL"),
+        ("sll2", 276, { B.linuxSLL2(protocol: $1, payload: $0) }, "LINUX_SLL2"),
+        ("null", 0, { B.null(family: $1 == 0x0800 ? 2 : 30, payload: $0) }, "NULL"),
+        ("loop", 108, { B.loop(family: $1 == 0x0800 ? 2 : 24, payload: $0) }, "LOOP"),
+        ("raw", 101, { p, _ in p }, "RAW"),
+        ("ipv4-or-6", -1, { p, _ in p }, ""),
+        ("nflog", 239, { B.nflog(family: $1 == 0x0800 ? 2 : 10, payload: $0) }, "NFLOG"),
+    ]
+
+    @Test(arguments: links.map(\.0), [false, true])
+    func oneConnectionThroughEveryLinkType(name: String, ipv6: Bool) throws {
+        let (_, fileLink, wrap, libpcapName) = Self.links.first { $0.0 == name }!
+        let link = fileLink >= 0 ? fileLink : (ipv6 ? 229 : 228)
+        let expectedName = fileLink >= 0 ? libpcapName : (ipv6 ? "IPV6" : "IPV4")
+        let dir = Paths.temporaryDirectory()
+        let path = Paths.write(rewrap(sampleConversation(ipv6: ipv6), link: link, wrap: wrap), named: "\(name).pcap", in: dir)
+        let report = try CaptureRun.analyzeFiles([path])
+        #expect(report.capture.sources.first?.linkType == expectedName)
+        expectSampleConnection(report, ipv6: ipv6)
+    }
+
+    @Test func unsupportedLinkTypeIsCountedNotDropped() throws {
+        let dir = Paths.temporaryDirectory()
+        let path = Paths.write(rewrap(sampleConversation(), link: 105, wrap: { p, _ in p }), named: "wifi.pcap", in: dir)
+        let report = try CaptureRun.analyzeFiles([path])
+        #expect(report.capture.packets == 9)
+        #expect(report.capture.undecoded[.unsupportedLinkType] == 9)
+        #expect(report.connections.isEmpty)
+    }
+}
+
+@Suite struct FileFormats {
+    /// Both byte orders and both timestamp resolutions give the same report;
+    /// nanosecond files keep their nanoseconds.
+    @Test(arguments: [PcapFileWriter.ByteOrder.little, .big], [false, true])
+    func byteOrderAndPrecision(order: PcapFileWriter.ByteOrder, nanosecond: Bool) throws {
+        let conversation = sampleConversation(start: 1_700_000_000_123_456_789, step: 1_000_333)
+        let dir = Paths.temporaryDirectory()
+        let path = Paths.write(rewrap(conversation, link: 1, wrap: { B.ethernet(type: $1, payload: $0) },
+                                      byteOrder: order, nanosecond: nanosecond), named: "f.pcap", in: dir)
+        let report = try CaptureRun.analyzeFiles([path])
+        expectSampleConnection(report)
+        let first = conversation.frames.first!.timestamp, last = conversation.frames.last!.timestamp
+        let scale: Int64 = nanosecond ? 1 : 1000
+        #expect(report.capture.first?.nanoseconds == first / scale * scale)
+        #expect(report.capture.last?.nanoseconds == last / scale * scale)
+        #expect(report.capture.nanosecondTimestamps == nanosecond)
+    }
+
+    /// Several files are one capture, merged in timestamp order, whatever
+    /// order they are named in.
+    @Test func severalFilesMergeInTimestampOrder() throws {
+        let conversation = sampleConversation()
+        var even = PcapFileWriter(linkType: 1), odd = PcapFileWriter(linkType: 1, byteOrder: .big)
+        for (i, f) in conversation.frames.enumerated() {
+            if i % 2 == 0 { even.append(f.bytes, timestamp: f.timestamp) } else { odd.append(f.bytes, timestamp: f.timestamp) }
+        }
+        let dir = Paths.temporaryDirectory()
+        let a = Paths.write(odd.bytes, named: "odd.pcap", in: dir)
+        let b = Paths.write(even.bytes, named: "even.pcap", in: dir)
+        let whole = Paths.write(conversation.pcap(), named: "whole.pcap", in: dir)
+        let merged = try CaptureRun.analyzeFiles([a, b])
+        let single = try CaptureRun.analyzeFiles([whole])
+        expectSampleConnection(merged)
+        #expect(merged.connections == single.connections)
+        #expect(merged.capture.first == single.capture.first)
+        #expect(merged.capture.sources.map(\.name) == [a, b])
+    }
+
+    /// A second connection only in the second file still merges by time.
+    @Test func mergeInterleavesConnectionsFromDifferentFiles() throws {
+        let early = sampleConversation(start: 1_700_000_000_000_000_000)
+        var late = TCPConversation(client: ("10.0.0.3", 40001), server: ("10.0.0.2", 80), start: 1_700_000_000_000_500_000)
+        late.handshake()
+        let dir = Paths.temporaryDirectory()
+        let a = Paths.write(late.pcap(), named: "late.pcap", in: dir)
+        let b = Paths.write(early.pcap(), named: "early.pcap", in: dir)
+        let report = try CaptureRun.analyzeFiles([a, b])
+        #expect(report.connections.map(\.client.description) == ["10.0.0.1:40000", "10.0.0.3:40001"])
+        #expect(report.capture.packets == 12)
+    }
+}
+
+@Suite struct Filters {
+    @Test func bpfFilterApplies() throws {
+        let dir = Paths.temporaryDirectory()
+        let path = Paths.write(sampleConversation().pcap(), named: "c.pcap", in: dir)
+        #expect(try CaptureRun.analyzeFiles([path], filter: "tcp port 80").capture.packets == 9)
+        #expect(try CaptureRun.analyzeFiles([path], filter: "tcp[tcpflags] & tcp-syn != 0").capture.packets == 2)
+        #expect(try CaptureRun.analyzeFiles([path], filter: "port 81").capture.packets == 0)
+        #expect(try CaptureRun.analyzeFiles([path], filter: "src host 10.0.0.2").connections.first?.packets == PerSide(client: 0, server: 3))
+    }
+
+    @Test func invalidFilterQuotesLibpcap() throws {
+        let dir = Paths.temporaryDirectory()
+        let path = Paths.write(sampleConversation().pcap(), named: "c.pcap", in: dir)
+        #expect {
+            try CaptureRun.analyzeFiles([path], filter: "tcp portt 80")
+        } throws: { error in
+            guard case let .filter(expression, message) = error as? CaptureError else { return false }
+            return expression == "tcp portt 80" && message.contains("syntax error")
+        }
+    }
+}
+
+@Suite struct UndecodedCounting {
+    /// Every reason a packet is not decoded is counted, and only TCP reaches the flows.
+    @Test func everyReasonIsCounted() throws {
+        var writer = PcapFileWriter(linkType: 1, snaplen: 65535)
+        var t: Int64 = 1_700_000_000_000_000_000
+        func add(_ frame: [UInt8], wire: Int? = nil) { writer.append(frame, timestamp: t, wireLength: wire); t += 1000 }
+        let syn = B.tcp(sourcePort: 1234, destinationPort: 80, flags: .syn)
+        let ip = B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: syn)
+        add(B.ethernet(type: 0x0800, payload: ip))                                                       // TCP
+        add(B.ethernet(type: 0x0806, payload: [UInt8](repeating: 0, count: 28)))                        // ARP: not TCP
+        add(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", protocol: 17,
+                                                     payload: [0, 1, 0, 2, 0, 8, 0, 0])))               // UDP: not TCP
+        add(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2",
+                                                     payload: syn, fragmentField: 0x2000)))              // fragment
+        let full = B.ethernet(type: 0x0800, payload: ip)
+        add(Array(full.prefix(40)), wire: full.count)                                                   // truncated
+        add(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2",
+                                                     payload: syn, totalLength: 9)))                     // malformed
+        let request = B.tcp(sourcePort: 1234, destinationPort: 80, sequence: 1, flags: [.psh, .ack], payload: Array(repeating: 65, count: 100))
+        let big = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: request))
+        add(Array(big.prefix(64)), wire: big.count)                                                     // payload cut: still TCP
+        let dir = Paths.temporaryDirectory()
+        let report = try CaptureRun.analyzeFiles([Paths.write(writer.bytes, named: "mix.pcap", in: dir)])
+        #expect(report.capture.packets == 7)
+        #expect(report.capture.tcpPackets == 2)
+        #expect(report.capture.payloadTruncatedPackets == 1)
+        #expect(report.capture.undecoded[.notTCP] == 2)
+        #expect(report.capture.undecoded[.fragment] == 1)
+        #expect(report.capture.undecoded[.truncated] == 1)
+        #expect(report.capture.undecoded[.malformed] == 1)
+        #expect(report.capture.undecoded[.unsupportedLinkType] == 0)
+        #expect(report.connections.first?.bytes.client == 100)   // from the IP length, not the cut capture
+        let json = JSONReport.render(report)
+        #expect(json.contains("\"undecoded\":{\"not_tcp\":2,\"fragment\":1,\"truncated\":1,\"malformed\":1}"))
+    }
+}
