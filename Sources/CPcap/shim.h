@@ -4,4 +4,5 @@
 #define POOLSCOPE_CPCAP_SHIM_H
 #include <pcap/pcap.h>
 #include <signal.h>
+#include <poll.h>
 #endif

@@ -65,6 +65,23 @@ enum Libpcap {
         }
     }
 
+    /// Puts an activated live handle in non-blocking mode and returns the
+    /// descriptor to poll. In immediate mode libpcap's Linux reader ignores
+    /// the read timeout and would block until a packet comes, so a quiet
+    /// interface would never notice --duration: we poll with our own timeout.
+    static func makeNonblocking(_ handle: PcapHandle) -> Int32? {
+        let (status, _) = withErrorBuffer { errbuf in pcap_setnonblock(handle, 1, errbuf) }
+        guard status == 0 else { return nil }
+        let fd = pcap_get_selectable_fd(handle)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Waits until `fd` is readable or `milliseconds` pass (or a signal arrives).
+    static func waitReadable(_ fd: Int32, milliseconds: Int32) {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, milliseconds)
+    }
+
     /// Nanoseconds per unit of `tv_usec` for this handle (1 or 1000).
     static func timestampScale(_ handle: PcapHandle) -> Int64 {
         pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000

@@ -1,4 +1,5 @@
 import CPcap  // signal() and SIGINT only; libpcap calls go through LibpcapCalls.swift
+import Synchronization
 
 /// Live capture from an interface through libpcap: immediate mode, a short read
 /// timeout (so duration limits and signals are noticed), optional BPF filter,
@@ -28,6 +29,8 @@ public final class LiveCapture: PacketSource {
     private let handle: PcapHandle
     private let timestampScale: Int64
     private var dumper: OpaquePointer?
+    /// The descriptor polled between non-blocking reads (nil: blocking reads).
+    private let selectableDescriptor: Int32?
 
     public init(_ settings: Settings) throws(CaptureError) {
         let handle: PcapHandle
@@ -54,6 +57,7 @@ public final class LiveCapture: PacketSource {
         }
         self.settings = settings
         self.handle = handle
+        selectableDescriptor = Libpcap.makeNonblocking(handle)
         linkType = Libpcap.datalink(handle)
         timestampScale = Libpcap.timestampScale(handle)
     }
@@ -64,6 +68,7 @@ public final class LiveCapture: PacketSource {
     }
 
     public func next() -> PacketReadResult {
+        if LiveCapture.stopRequested.load(ordering: .relaxed) { return .end }
         switch Libpcap.next(handle) {
         case let .packet(header, data):
             if let dumper { Libpcap.dump(dumper, header: header, data: data) }
@@ -75,14 +80,21 @@ public final class LiveCapture: PacketSource {
                 linkType: linkType,
                 sourceIndex: 0
             ))
-        case .timeout: return .timeout
+        case .timeout:
+            // Non-blocking: nothing buffered. Wait up to 100 ms for more, so
+            // the caller can check its deadline and stop flag in between.
+            if let fd = selectableDescriptor { Libpcap.waitReadable(fd, milliseconds: 100) }
+            return .timeout
         case .end, .interrupted: return .end
         case .error(let message): return .failed(.read(source: settings.device, message: message))
         }
     }
 
     /// Makes the current or next read return `.end`. Safe from a signal handler.
-    public func stop() { Libpcap.breakLoop(handle) }
+    public func stop() {
+        LiveCapture.stopRequested.store(true, ordering: .relaxed)
+        Libpcap.breakLoop(handle)
+    }
 
     /// libpcap's received/dropped counters so far.
     public var statistics: Statistics? {
@@ -96,8 +108,14 @@ public final class LiveCapture: PacketSource {
 
     // MARK: - Stopping on SIGINT / SIGTERM
 
-    /// The capture the signal handler stops. A C signal handler cannot capture
-    /// context, so it reads this; only the handle's breakloop flag is touched.
+    /// Set by the SIGINT/SIGTERM handler, read before every read. libpcap's
+    /// breakloop flag alone is not enough: in non-blocking mode its Linux
+    /// reader returns "no packets" without ever looking at it. A lock-free
+    /// atomic store is safe in a signal handler.
+    private static let stopRequested = Atomic<Bool>(false)
+
+    /// The capture the signal handler also breaks out of (for blocking reads).
+    /// A C signal handler cannot capture context, so it reads this.
     nonisolated(unsafe) private static var signalTarget: PcapHandle?
 
     /// Installs SIGINT and SIGTERM handlers that stop this capture cleanly,
@@ -105,10 +123,19 @@ public final class LiveCapture: PacketSource {
     public func stopOnInterrupt() {
         LiveCapture.signalTarget = handle
         let handler: @convention(c) (Int32) -> Void = { _ in
+            LiveCapture.stopRequested.store(true, ordering: .relaxed)
             if let target = LiveCapture.signalTarget { Libpcap.breakLoop(target) }
         }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
+        // A parent may have spawned us with these blocked (Foundation's
+        // Process passes its own signal mask on); a blocked SIGINT would
+        // never reach the handler.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        sigaddset(&mask, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
 }
