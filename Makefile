@@ -1,0 +1,39 @@
+# PoolScope: `make demo` runs the analysis on a bundled capture; `make test` runs the tests.
+# Both install what they need when it is missing (libpcap-dev, with apt).
+
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT ?= swift
+DEMO_CAPTURE ?= Fixtures/go-default-pool.pcap
+
+.PHONY: all deps build demo test record-fixtures clean
+
+all: build
+
+# libpcap's headers and pkg-config file. A fresh machine has no package lists,
+# so update them first, and only when something has to be installed.
+deps:
+	@if ! pkg-config --exists libpcap 2>/dev/null; then \
+	  echo "make: installing libpcap-dev (apt)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcap-dev pkg-config; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+demo: build
+	@echo "== poolscope analyze $(DEMO_CAPTURE)"
+	@echo "   (Go's default Transport: 3 concurrent GETs, a pause, 3 more, then 5 sequential)"
+	@$$($(SWIFT) build --show-bin-path)/poolscope analyze $(DEMO_CAPTURE)
+
+test: deps
+	$(SWIFT) test
+
+# Re-records Fixtures/ from real clients on loopback (root; needs tcpdump,
+# golang-go, curl, tshark's dumpcap). Not part of the build or the tests.
+record-fixtures:
+	$(SUDO) Fixtures/recorder/record.sh
+
+clean:
+	rm -rf .build
