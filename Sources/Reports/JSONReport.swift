@@ -6,7 +6,7 @@ import TCPFlows
 public enum JSONReport {
     /// The whole report as one JSON document (one line, newline-terminated).
     public static func render(_ report: Report) -> String {
-        var json = JSONText()
+        var json = JSONText(reservingCapacity: 1024 + 400 * report.connections.count)
         json.beginObject()
         json.field("schema", Report.schema)
         writeCapture(report.capture, into: &json)
@@ -48,8 +48,8 @@ public enum JSONReport {
         json.beginObject("capture")
         json.field("packets", c.packets)
         json.field("bytes", c.bytes)
-        json.field("first", number: c.first.map { TimeText.epochSeconds($0, nanoseconds: ns) })
-        json.field("last", number: c.last.map { TimeText.epochSeconds($0, nanoseconds: ns) })
+        json.field("first", epochNanoseconds: c.first?.nanoseconds, nanosecondDigits: ns)
+        json.field("last", epochNanoseconds: c.last?.nanoseconds, nanosecondDigits: ns)
         json.beginObject("undecoded")
         for (reason, count) in c.undecoded.nonZero {
             json.field(reason.description, count)
@@ -89,8 +89,8 @@ public enum JSONReport {
         json.field("ip", c.server.address.description)
         json.field("port", Int(c.server.port))
         json.endObject()
-        json.field("start", number: TimeText.epochSeconds(c.start, nanoseconds: ns))
-        json.field("end", number: TimeText.epochSeconds(c.end, nanoseconds: ns))
+        json.field("start", epochNanoseconds: c.start.nanoseconds, nanosecondDigits: ns)
+        json.field("end", epochNanoseconds: c.end.nanoseconds, nanosecondDigits: ns)
         json.field("mid_stream", c.midStream)
         json.beginObject("bytes")
         json.field("client", c.bytes.client)

@@ -3,18 +3,6 @@ import TCPFlows
 /// Formatting of capture times, without Foundation or the local time zone:
 /// reports must read the same on every machine.
 public enum TimeText {
-    /// Seconds since the epoch as a JSON number with 6 or 9 decimals, exact
-    /// (formatted from integer nanoseconds, never through a Double).
-    public static func epochSeconds(_ t: CaptureTime, nanoseconds: Bool) -> String {
-        let ns = t.nanoseconds
-        let secs = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-        let frac = ns - secs * 1_000_000_000
-        if nanoseconds {
-            return "\(secs).\(pad(Int(frac), 9))"
-        }
-        return "\(secs).\(pad(Int(frac / 1000), 6))"
-    }
-
     /// `2026-11-24 22:10:01.123456` in UTC (tcpdump -tttt style, but UTC).
     public static func utc(_ t: CaptureTime, nanoseconds: Bool = false) -> String {
         let ns = t.nanoseconds
