@@ -38,8 +38,9 @@ enum Libpcap {
         return .success(handle)
     }
 
-    static func configureLive(_ handle: PcapHandle, snaplen: Int32, promiscuous: Bool, timeoutMilliseconds: Int32) {
+    static func configureLive(_ handle: PcapHandle, snaplen: Int32, promiscuous: Bool, timeoutMilliseconds: Int32, bufferBytes: Int32) {
         pcap_set_snaplen(handle, snaplen)
+        pcap_set_buffer_size(handle, bufferBytes)
         pcap_set_promisc(handle, promiscuous ? 1 : 0)
         pcap_set_immediate_mode(handle, 1)
         pcap_set_timeout(handle, timeoutMilliseconds)

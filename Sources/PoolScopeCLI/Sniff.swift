@@ -25,6 +25,9 @@ extension PoolScopeCommand {
         @Option(name: .customShort("s"), help: ArgumentHelp("Snapshot length in bytes.", valueName: "snaplen"))
         var snaplen: Int32 = 262_144
 
+        @Option(name: .customShort("B"), help: ArgumentHelp("Kernel capture buffer in KiB, as tcpdump's -B.", valueName: "KiB"))
+        var bufferKiB: Int32 = 32768
+
         @Flag(name: .long, help: "Put the interface in promiscuous mode (off by default).")
         var promisc = false
 
@@ -46,12 +49,14 @@ extension PoolScopeCommand {
             if let count, count <= 0 { throw ValidationError("-c must be a positive packet count") }
             if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
             if snaplen <= 0 { throw ValidationError("-s must be a positive snapshot length") }
+            if bufferKiB <= 0 || bufferKiB > 2_097_151 { throw ValidationError("-B must be between 1 and 2097151 KiB") }
         }
 
         func run() throws {
             var settings = LiveCapture.Settings(device: interface)
             settings.snaplen = snaplen
             settings.promiscuous = promisc
+            settings.bufferBytes = bufferKiB * 1024
             settings.writeTo = write
             let words = filterWords.joined(separator: " ")
             settings.filter = filter ?? (words.isEmpty ? nil : words)
