@@ -15,7 +15,7 @@
 # Needs: tcpdump, golang-go, curl, python3; dumpcap (tshark) for pcapng.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-fixtures=$(dirname "$here")
+fixtures=${FIXTURES_DIR:-$(dirname "$here")}   # FIXTURES_DIR: record elsewhere (to try the script)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -87,30 +87,34 @@ print(f"{name}: {packets} packets, {len(ports)} connections")
 PY
 }
 
-# go_pool NAME KIND HOST PORT: the problem statement's Go default-Transport run.
-go_pool() {
+# begin_scenario NAME KIND HOST PORT: starts the server and the capture; sets
+# capfile (the fixture's path) and base (the server's URL).
+begin_scenario() {
   local name=$1 kind=$2 host=$3 port=$4 ext=pcap
   [ "$kind" = pcapng ] && ext=pcapng
   local addr=$host:$port url_host=$host
   [[ $host == *:* ]] && { addr="[$host]:$port"; url_host="[$host]"; }
+  capfile="$fixtures/$name.$ext"
+  base="http://$url_host:$port"
   start_server "$addr"
-  start_capture "$kind" "$fixtures/$name.$ext" "tcp port $port"
-  "$work/client" -scenario default-pool -base "http://$url_host:$port" -truth "$work/client.json"
+  start_capture "$kind" "$capfile" "tcp port $port"
+}
+
+# go_pool NAME KIND HOST PORT: the problem statement's Go default-Transport run.
+go_pool() {
+  local name=$1 kind=$2 host=$3 port=$4
+  begin_scenario "$@"
+  "$work/client" -scenario default-pool -base "$base" -truth "$work/client.json"
   stop_all
-  write_truth "$name" "$fixtures/$name.$ext" \
+  write_truth "$name" "$capfile" \
     "Go net/http DefaultTransport: 3 concurrent GETs, pause, 3 concurrent, 5 sequential, CloseIdleConnections" \
     "$host" "$port" "$kind" "$([ "$kind" = lo-nano ] && echo nano || echo micro)" "$work/client.json"
 }
 
 # curl_several NAME KIND HOST PORT: one curl invocation, several URLs (one connection reused).
 curl_several() {
-  local name=$1 kind=$2 host=$3 port=$4 ext=pcap
-  [ "$kind" = pcapng ] && ext=pcapng
-  local addr=$host:$port url_host=$host
-  [[ $host == *:* ]] && { addr="[$host]:$port"; url_host="[$host]"; }
-  start_server "$addr"
-  start_capture "$kind" "$fixtures/$name.$ext" "tcp port $port"
-  local base="http://$url_host:$port"
+  local name=$1 kind=$2 host=$3 port=$4
+  begin_scenario "$@"
   curl -sg -w '%{num_connects} %{local_port} %{http_code}\n' \
     -o /dev/null "$base/?size=100" -o /dev/null "$base/?size=2000" -o /dev/null "$base/?size=30000" \
     -o /dev/null "$base/?size=0" > "$work/curl.out"
@@ -126,7 +130,7 @@ for n, line in enumerate(open(sys.argv[1]).read().split("\n"), 1):
                  "num_connects": int(connects), "status": int(code)})
 json.dump({"client": "curl, 4 URLs on one command line", "requests": reqs}, open(sys.argv[2], "w"))
 PY
-  write_truth "$name" "$fixtures/$name.$ext" "curl with 4 URLs in one invocation (keep-alive reuse)" \
+  write_truth "$name" "$capfile" "curl with 4 URLs in one invocation (keep-alive reuse)" \
     "$host" "$port" "$kind" "$([ "$kind" = lo-nano ] && echo nano || echo micro)" "$work/client.json"
 }
 
