@@ -8,13 +8,20 @@
 /// A program embeds PoolScope by feeding an Analyzer from any packet source
 /// (the `CaptureRun` helpers do it from libpcap) and calling `finish()`.
 public struct Analyzer {
-    private var flows = FlowTracker()
+    private var flows: FlowTracker
     private var summary = CaptureSummary()
+    private var records: [ConnectionRecord] = []
+    /// When set, finished connections go here as they finish (NDJSON) and the
+    /// report's `connections` stays empty: memory then follows live connections only.
+    private let onConnection: ((ConnectionRecord) -> Void)?
     private var firstTime = Int64.max
     private var lastTime = Int64.min
     private var subMicrosecond = false
 
-    public init() {}
+    public init(settings: FlowSettings = FlowSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil) {
+        flows = FlowTracker(settings: settings)
+        self.onConnection = onConnection
+    }
 
     /// Connections tracked right now.
     public var liveConnections: Int { flows.liveConnections }
@@ -34,6 +41,7 @@ public struct Analyzer {
             summary.tcpPackets &+= 1
             if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
             flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
+            if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
         case .undecoded(let reason):
             summary.undecoded.record(reason)
         }
@@ -53,6 +61,14 @@ public struct Analyzer {
         summary.live = counters
     }
 
+    private mutating func deliver(_ finished: [ConnectionRecord]) {
+        if let onConnection {
+            for record in finished { onConnection(record) }
+        } else {
+            records.append(contentsOf: finished)
+        }
+    }
+
     /// Ends the capture and returns the report.
     public mutating func finish() -> Report {
         if summary.packets > 0 {
@@ -60,6 +76,12 @@ public struct Analyzer {
             summary.last = CaptureTime(nanoseconds: lastTime)
         }
         summary.nanosecondTimestamps = subMicrosecond
-        return Report(capture: summary, connections: flows.finish())
+        flows.finish(captureEnd: summary.last ?? CaptureTime(nanoseconds: 0))
+        deliver(flows.drainFinished())
+        summary.tracking = flows.stats
+        summary.timeWaitSeconds = flows.settings.timeWaitSeconds
+        summary.timeWaitHosts = flows.timeWaitLedger.loads()
+        records.sort { $0.id < $1.id }
+        return Report(capture: summary, connections: records)
     }
 }

@@ -76,6 +76,31 @@ public enum JSONReport {
         json.beginArray("faults")
         for f in c.faults { json.value(f) }
         json.endArray()
+        json.beginObject("tracking")
+        json.field("peak_live_connections", c.tracking.peakLiveConnections)
+        json.field("evictions", c.tracking.evictions)
+        json.field("idle_timeouts", c.tracking.idleTimeouts)
+        json.field("segments_after_close", c.tracking.segmentsAfterClose)
+        json.endObject()
+        json.field("time_wait_seconds", c.timeWaitSeconds, decimals: 3)
+        json.beginArray("time_wait_hosts")
+        for h in c.timeWaitHosts {
+            json.beginObject()
+            json.field("ip", h.host.description)
+            json.field("connections", h.connections)
+            json.field("peak", h.peak)
+            json.field("peak_at", epochNanoseconds: h.peakAt.nanoseconds, nanosecondDigits: ns)
+            json.beginArray("timeline")
+            for point in h.timeline {
+                json.beginArray()
+                json.rawNumber(epochNanoseconds: point.time.nanoseconds, nanosecondDigits: ns)
+                json.rawNumber(point.count)
+                json.endArray()
+            }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
         json.endObject()
     }
 
@@ -99,6 +124,85 @@ public enum JSONReport {
         json.beginObject("packets")
         json.field("client", c.packets.client)
         json.field("server", c.packets.server)
+        json.endObject()
+        json.field("client_evidence", c.clientEvidence)
+        if let h = c.handshake {
+            json.beginObject("handshake")
+            json.field("syn", epochNanoseconds: h.syn?.nanoseconds, nanosecondDigits: ns)
+            json.field("syn_ack", epochNanoseconds: h.synAck?.nanoseconds, nanosecondDigits: ns)
+            json.field("ack", epochNanoseconds: h.ack?.nanoseconds, nanosecondDigits: ns)
+            json.field("rtt_client_ms", h.rttClientMilliseconds, decimals: 3)
+            json.field("rtt_server_ms", h.rttServerMilliseconds, decimals: 3)
+            json.field("syn_retransmits", h.synRetransmits)
+            json.field("syn_ack_retransmits", h.synAckRetransmits)
+            json.beginObject("options")
+            writeOptions("client", h.clientOptions, into: &json)
+            writeOptions("server", h.serverOptions, into: &json)
+            json.endObject()
+            json.endObject()
+        } else {
+            json.field("handshake", nil as String?)
+        }
+        json.beginObject("retransmitted_segments")
+        json.field("client", c.retransmittedSegments.client)
+        json.field("server", c.retransmittedSegments.server)
+        json.endObject()
+        json.beginObject("out_of_order_segments")
+        json.field("client", c.outOfOrderSegments.client)
+        json.field("server", c.outOfOrderSegments.server)
+        json.endObject()
+        json.beginObject("missed_bytes")
+        json.field("client", c.missedBytes.client)
+        json.field("server", c.missedBytes.server)
+        json.endObject()
+        json.beginObject("close")
+        json.field("kind", c.close.kind.rawValue)
+        json.field("initiator", c.close.initiator?.rawValue)
+        json.field("at", epochNanoseconds: c.close.at?.nanoseconds, nanosecondDigits: ns)
+        if let phase = c.close.resetPhase { json.field("phase", phase.rawValue) }
+        if let midTransfer = c.close.midTransfer { json.field("mid_transfer", midTransfer) }
+        if let ended = c.close.trackingEnded { json.field("tracking_ended", ended) }
+        json.endObject()
+        if let tw = c.timeWait {
+            json.beginObject("time_wait")
+            json.field("holder", tw.holder.rawValue)
+            json.field("start", epochNanoseconds: tw.start.nanoseconds, nanosecondDigits: ns)
+            json.field("end", epochNanoseconds: tw.end.nanoseconds, nanosecondDigits: ns)
+            json.field("estimated", tw.estimated)
+            json.field("running_at_capture_end", tw.runningAtCaptureEnd)
+            json.field("reused_at", epochNanoseconds: tw.reusedAt?.nanoseconds, nanosecondDigits: ns)
+            json.endObject()
+        } else {
+            json.field("time_wait", nil as String?)
+        }
+        json.beginObject("states")
+        json.field("client", c.states.client)
+        json.field("server", c.states.server)
+        json.endObject()
+        if let reuse = c.portReuse {
+            json.beginObject("port_reuse")
+            json.field("previous_id", reuse.previousID)
+            json.field("within_time_wait", reuse.withinTimeWait)
+            json.endObject()
+        } else {
+            json.field("port_reuse", nil as String?)
+        }
+        json.beginObject("zeek")
+        json.field("conn_state", c.zeekConnState)
+        json.field("history", c.zeekHistory)
+        json.field("missed_bytes", c.zeekMissedBytes)
+        json.field("orig_bytes", c.zeekOriginatorBytes)
+        json.field("resp_bytes", c.zeekResponderBytes)
+        json.field("orig_is_client", c.zeekOriginatorIsClient)
+        json.endObject()
+    }
+
+    static func writeOptions(_ key: String, _ o: HandshakeOptions, into json: inout JSONText) {
+        json.beginObject(key)
+        json.field("mss", o.maximumSegmentSize)
+        json.field("window_scale", o.windowScale)
+        json.field("sack_permitted", o.sackPermitted)
+        json.field("timestamps", o.timestamps)
         json.endObject()
     }
 }

@@ -71,6 +71,21 @@ public struct JSONText {
         appendRaw(number ?? "null")
     }
 
+    /// A non-integral number, to `decimals` places (e.g. milliseconds to 3).
+    public mutating func field(_ k: String, _ v: Double?, decimals: Int) {
+        key(k)
+        guard let v, v.isFinite else { appendRaw("null"); return }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = Int((abs(v) * scale).rounded())
+        if v < 0 && scaled != 0 { bytes.append(UInt8(ascii: "-")) }
+        appendInteger(scaled / Int(scale))
+        if decimals > 0 {
+            bytes.append(UInt8(ascii: "."))
+            appendPadded(scaled % Int(scale), width: decimals)
+        }
+    }
+
     /// Nanoseconds since the epoch as exact seconds with 6 or 9 decimals.
     public mutating func field(_ k: String, epochNanoseconds ns: Int64?, nanosecondDigits: Bool) {
         key(k)
@@ -84,6 +99,22 @@ public struct JSONText {
         } else {
             appendPadded(Int(fraction / 1000), width: 6)
         }
+    }
+
+    /// An array element: a timestamp number.
+    public mutating func rawNumber(epochNanoseconds ns: Int64, nanosecondDigits: Bool) {
+        separator()
+        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        let fraction = ns - seconds * 1_000_000_000
+        appendInteger(Int(seconds))
+        bytes.append(UInt8(ascii: "."))
+        appendPadded(nanosecondDigits ? Int(fraction) : Int(fraction / 1000), width: nanosecondDigits ? 9 : 6)
+    }
+
+    /// An array element: an integer.
+    public mutating func rawNumber(_ v: Int) {
+        separator()
+        appendInteger(v)
     }
 
     public mutating func value(_ v: String) {

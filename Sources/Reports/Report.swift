@@ -52,6 +52,12 @@ public struct CaptureSummary: Sendable, Equatable {
     public var faults: [String] = []
     /// Set for live captures.
     public var live: LiveCounters?
+    /// Evictions, idle timeouts, late segments, peak tracked connections.
+    public var tracking = FlowTrackingStats()
+    /// The 2·MSL applied to TIME_WAIT windows.
+    public var timeWaitSeconds: Double = 60
+    /// TIME_WAIT load per host, busiest first.
+    public var timeWaitHosts: [TimeWaitLedger.HostLoad] = []
 
     public init() {}
 

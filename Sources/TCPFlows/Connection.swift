@@ -8,7 +8,7 @@ public enum Direction: Int, Sendable {
     public var reversed: Direction { self == .clientToServer ? .serverToClient : .clientToServer }
 }
 
-/// A count kept for each side of a connection.
+/// A value kept for each side of a connection.
 public struct PerSide<T: Sendable & Equatable>: Sendable, Equatable {
     public var client: T
     public var server: T
@@ -25,28 +25,38 @@ public struct PerSide<T: Sendable & Equatable>: Sendable, Equatable {
     }
 }
 
-/// How the client side of a connection was decided.
+/// How the client side of a connection was decided, strongest first.
 public enum ClientEvidence: String, Sendable {
     /// It sent the SYN.
     case syn
     /// It received the SYN/ACK (the SYN itself was not captured).
-    case synAck
-    /// Neither was captured: the side with the ephemeral-looking (higher) port.
+    case synAck = "syn_ack"
+    /// It sent an HTTP request line (or the other side a status line).
+    case httpRequest = "http_request"
+    /// Nothing better: the side with the ephemeral-looking (higher) port.
     case ports
 }
 
-/// A TCP connection being tracked: who is client and server, and what each
-/// side sent. Mutated in place in the flow table's slab, once per segment.
+/// A TCP connection being tracked: both endpoints' passive state, the
+/// handshake, data accounting, close events, and Zeek's view alongside.
+/// Mutated in place in the flow table's slab, once per segment.
 public struct Connection: Sendable {
     public var id: Int
-    public var client: Endpoint
-    public var server: Endpoint
-    public var clientEvidence: ClientEvidence
+    public private(set) var client: Endpoint
+    public private(set) var server: Endpoint
+    public private(set) var clientEvidence: ClientEvidence
     public var start: CaptureTime
     public var end: CaptureTime
-    public var packets = PerSide(client: 0, server: 0)
-    /// TCP payload bytes each way, as the IP lengths state them.
-    public var payloadBytes = PerSide(client: 0, server: 0)
+    public private(set) var clientSide = SideTrack()
+    public private(set) var serverSide = SideTrack()
+    public private(set) var zeek: ZeekConnState
+    public private(set) var handshakeAckTime: CaptureTime?
+    /// The second FIN's sender had not acknowledged the first FIN when it sent its own.
+    public private(set) var simultaneousClose = false
+    public private(set) var resetPhase: ResetPhase?
+    public private(set) var firstResetFromClient: Bool?
+    public var portReuse: PortReuseRecord?
+    private var sawPayload = false
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id
@@ -64,11 +74,17 @@ public struct Connection: Sendable {
         } else {
             // Mid-stream: servers listen on low, fixed ports; clients get
             // ephemeral ones (32768-60999 on Linux, 49152-65535 per IANA).
+            // The first payload may still overrule this (see `ingest`).
             let sourceLooksLikeServer = segment.source.port < segment.destination.port
             client = sourceLooksLikeServer ? segment.destination : segment.source
             server = sourceLooksLikeServer ? segment.source : segment.destination
             clientEvidence = .ports
+            clientSide.state = .established
+            serverSide.state = .established
         }
+        zeek = ZeekConnState(
+            firstFlags: .init(syn: flags.contains(.syn), ack: flags.contains(.ack), fin: flags.contains(.fin), rst: flags.contains(.rst)),
+            sourceIsClient: segment.source == client, sourcePort: segment.source.port, destinationPort: segment.destination.port)
     }
 
     /// The connection was already open (its SYN not captured) when capture began.
@@ -79,50 +95,246 @@ public struct Connection: Sendable {
         segment.source == client ? .clientToServer : .serverToClient
     }
 
-    /// Accounts one segment of this connection.
-    @inline(__always)
-    public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
-        let direction = direction(of: segment)
-        packets[direction] &+= 1
-        payloadBytes[direction] &+= segment.payloadLength
-        if time > end { end = time }
+    /// Both sides sent FIN, or a RST ended it: late segments may still come.
+    public var isClosed: Bool {
+        (clientSide.finTime != nil && serverSide.finTime != nil) || clientSide.rstTime != nil || serverSide.rstTime != nil
     }
 
-    /// The finished record for reports.
-    public var record: ConnectionRecord {
-        ConnectionRecord(
+    /// Whether `segment` is a SYN that opens a new connection on this 4-tuple
+    /// (a new ISN after this one closed), rather than a retransmitted SYN.
+    public func isReusedBy(_ segment: TCPSegment) -> Bool {
+        guard segment.flags.contains(.syn), !segment.flags.contains(.ack), isClosed else { return false }
+        return segment.source != client || segment.sequenceNumber != clientSide.isn
+    }
+
+    private subscript(side direction: Direction) -> SideTrack {
+        get { direction == .clientToServer ? clientSide : serverSide }
+        set { if direction == .clientToServer { clientSide = newValue } else { serverSide = newValue } }
+    }
+
+    // MARK: - Per segment
+
+    /// Accounts one segment of this connection.
+    public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
+        if clientEvidence == .ports && !sawPayload && segment.payload.count > 0 { decideRolesFromPayload(segment) }
+        let direction = direction(of: segment)
+        let flags = segment.flags
+        let syn = flags.contains(.syn), ack = flags.contains(.ack), fin = flags.contains(.fin), rst = flags.contains(.rst)
+        if time > end { end = time }
+        zeek.process(fromClient: direction == .clientToServer, flags: .init(syn: syn, ack: ack, fin: fin, rst: rst),
+                     sequence: segment.sequenceNumber, acknowledgment: segment.acknowledgmentNumber,
+                     payloadLength: segment.payloadLength, capturedLength: segment.payload.count, window: segment.window)
+
+        var sender = self[side: direction]
+        var receiver = self[side: direction.reversed]
+        defer {
+            self[side: direction] = sender
+            self[side: direction.reversed] = receiver
+        }
+        sender.packets += 1
+        sender.lastTime = time
+
+        if syn { noteSyn(segment, ack: ack, sender: &sender, at: time) }
+
+        if ack && !rst {
+            sender.noteAck(segment.acknowledgmentNumber)
+            // The handshake's third segment: the client acknowledges the SYN/ACK.
+            if !syn && direction == .clientToServer && handshakeAckTime == nil, let serverISN = receiver.isn,
+               segment.acknowledgmentNumber == serverISN &+ 1 {
+                handshakeAckTime = time
+                sender.state = sender.state == .synSent ? .established : sender.state
+                if receiver.state == .synReceived { receiver.state = .established }
+            }
+            // An acknowledgment of the peer's FIN moves both ends along.
+            if receiver.finTime != nil, sender.ackedPeerFinTime == nil,
+               SequenceSpace.delta(segment.acknowledgmentNumber, receiver.finSequence) > 0 {
+                sender.ackedPeerFinTime = time
+                switch sender.state {
+                case .finWait1: sender.state = .closing
+                case .finWait2: sender.state = .timeWait
+                case .closing, .timeWait, .lastAck, .closed, .closeWait: break
+                default: sender.state = .closeWait
+                }
+                switch receiver.state {
+                case .finWait1: receiver.state = .finWait2
+                case .closing: receiver.state = .timeWait
+                case .lastAck: receiver.state = .closed
+                default: break
+                }
+            }
+        }
+
+        if !rst && segment.payloadLength > 0 {
+            sawPayload = true
+            let first = syn ? segment.sequenceNumber &+ 1 : segment.sequenceNumber
+            sender.accountPayload(start: first, length: segment.payloadLength, at: time)
+        }
+
+        if fin && !rst && sender.finTime == nil {
+            sender.finTime = time
+            sender.finSequence = segment.sequenceNumber &+ UInt32(truncatingIfNeeded: segment.payloadLength) &+ (syn ? 1 : 0)
+            if receiver.finTime != nil && sender.ackedPeerFinTime == nil { simultaneousClose = true }
+            switch sender.state {
+            case .closeWait: sender.state = .lastAck
+            case .closing, .timeWait, .lastAck, .closed, .finWait2: break
+            default: sender.state = .finWait1
+            }
+        }
+
+        if rst && sender.rstTime == nil && receiver.rstTime == nil {
+            sender.rstTime = time
+            firstResetFromClient = direction == .clientToServer
+            let established = handshakeAckTime != nil || midStream || clientSide.state == .established
+            if !established && serverSide.isn == nil {
+                resetPhase = .handshake
+            } else if !established {
+                resetPhase = .handshake
+            } else if sender.finTime != nil || receiver.finTime != nil {
+                resetPhase = .afterFin
+            } else if sender.allAcknowledged(byPeer: receiver) && receiver.allAcknowledged(byPeer: sender) {
+                resetPhase = .idle
+            } else {
+                resetPhase = .open
+            }
+            sender.state = .closed
+            receiver.state = .closed
+        }
+    }
+
+    private mutating func noteSyn(_ segment: TCPSegment, ack: Bool, sender: inout SideTrack, at time: CaptureTime) {
+        if sender.isn == nil {
+            sender.isn = segment.sequenceNumber
+            sender.synTime = time
+            let parsed = segment.parseOptions()
+            var options = HandshakeOptions()
+            options.maximumSegmentSize = parsed.maximumSegmentSize.map(Int.init)
+            options.windowScale = parsed.windowScale.map(Int.init)
+            options.sackPermitted = parsed.sackPermitted
+            options.timestamps = parsed.timestamp != nil
+            sender.options = options
+            if sender.state == .closed { sender.state = ack ? .synReceived : .synSent }
+        } else if sender.isn == segment.sequenceNumber {
+            sender.synRetransmits += 1
+        }
+    }
+
+    /// For a connection first seen mid-stream: the first payload tells the
+    /// client (an HTTP request line) from the server (a status line).
+    private mutating func decideRolesFromPayload(_ segment: TCPSegment) {
+        let fromSource: Bool?
+        if HTTPStartLine.isRequest(segment.payload) {
+            fromSource = true
+        } else if HTTPStartLine.isResponse(segment.payload) {
+            fromSource = false
+        } else {
+            fromSource = nil
+        }
+        guard let sourceIsClient = fromSource else { return }
+        let newClient = sourceIsClient ? segment.source : segment.destination
+        if newClient != client {
+            swap(&client, &server)
+            swap(&clientSide, &serverSide)
+        }
+        clientEvidence = .httpRequest
+    }
+
+    // MARK: - Verdict
+
+    /// The finished record. `captureEnd` is the capture's last packet time,
+    /// `timeWaitSeconds` the 2·MSL to apply, `trackingEnded` why tracking
+    /// stopped if the connection never closed.
+    public func record(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
+        let close = closeRecord(trackingEnded: trackingEnded)
+        var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
+        if var tw = timeWait {
+            tw.runningAtCaptureEnd = tw.end > captureEnd
+            timeWait = tw
+        }
+        var handshake: HandshakeRecord?
+        if clientSide.synTime != nil || serverSide.synTime != nil {
+            handshake = HandshakeRecord(
+                syn: clientSide.synTime, synAck: serverSide.synTime, ack: handshakeAckTime,
+                synRetransmits: clientSide.synRetransmits, synAckRetransmits: serverSide.synRetransmits,
+                clientOptions: clientSide.options, serverOptions: serverSide.options)
+        }
+        return ConnectionRecord(
             id: id, client: client, server: server, start: start, end: end, midStream: midStream,
-            packets: packets, bytes: payloadBytes
-        )
+            clientEvidence: clientEvidence.rawValue,
+            packets: PerSide(client: clientSide.packets, server: serverSide.packets),
+            bytes: PerSide(client: clientSide.payloadBytes, server: serverSide.payloadBytes),
+            retransmittedSegments: PerSide(client: clientSide.retransmittedSegments, server: serverSide.retransmittedSegments),
+            outOfOrderSegments: PerSide(client: clientSide.outOfOrderSegments, server: serverSide.outOfOrderSegments),
+            missedBytes: PerSide(client: clientSide.missedBytes, server: serverSide.missedBytes),
+            handshake: handshake, close: close, timeWait: timeWait,
+            states: PerSide(client: clientSide.state.rawValue, server: serverSide.state.rawValue),
+            portReuse: portReuse, zeekConnState: zeek.connState, zeekHistory: zeek.history,
+            zeekMissedBytes: zeek.missedBytes, zeekOriginatorBytes: zeek.originatorBytes,
+            zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient)
+    }
+
+    func closeRecord(trackingEnded: String) -> CloseRecord {
+        let clientFin = clientSide.finTime, serverFin = serverSide.finTime
+        if let clientFin, let serverFin {
+            let initiator: CloseInitiator = simultaneousClose ? .simultaneous : (clientFin <= serverFin ? .client : .server)
+            return CloseRecord(kind: .fin, initiator: initiator, at: min(clientFin, serverFin))
+        }
+        if let fromClient = firstResetFromClient {
+            let at = fromClient ? clientSide.rstTime : serverSide.rstTime
+            // A SYN answered only by the server's RST: the port was closed.
+            if !fromClient && clientSide.isn != nil && serverSide.isn == nil && handshakeAckTime == nil {
+                return CloseRecord(kind: .refused, initiator: .server, at: at)
+            }
+            return CloseRecord(kind: .rst, initiator: fromClient ? .client : .server, at: at, resetPhase: resetPhase)
+        }
+        if let clientFin {
+            return CloseRecord(kind: .halfClosed, initiator: .client, at: clientFin)
+        }
+        if let serverFin {
+            return CloseRecord(kind: .halfClosed, initiator: .server, at: serverFin)
+        }
+        let inFlight = !clientSide.allAcknowledged(byPeer: serverSide) || !serverSide.allAcknowledged(byPeer: clientSide)
+        return CloseRecord(kind: .open, initiator: nil, at: nil, midTransfer: inFlight, trackingEnded: trackingEnded)
+    }
+
+    /// The active closer enters TIME_WAIT when it acknowledges the peer's FIN
+    /// (RFC 9293 §3.6); after a simultaneous close both sides do.
+    func timeWaitRecord(close: CloseRecord, seconds: Double) -> TimeWaitRecord? {
+        guard close.kind == .fin, let initiator = close.initiator else { return nil }
+        let holder: TimeWaitHolder
+        var start: CaptureTime
+        var estimated = false
+        switch initiator {
+        case .client, .server:
+            let (closer, peer) = initiator == .client ? (clientSide, serverSide) : (serverSide, clientSide)
+            holder = initiator == .client ? .client : .server
+            if let acked = closer.ackedPeerFinTime {
+                start = acked
+            } else {
+                start = peer.finTime!
+                estimated = true
+            }
+        case .simultaneous:
+            holder = .both
+            let starts = [clientSide.ackedPeerFinTime ?? serverSide.finTime!, serverSide.ackedPeerFinTime ?? clientSide.finTime!]
+            start = starts.max()!
+            estimated = clientSide.ackedPeerFinTime == nil || serverSide.ackedPeerFinTime == nil
+        }
+        let end = CaptureTime(nanoseconds: start.nanoseconds + Int64((seconds * 1e9).rounded()))
+        return TimeWaitRecord(holder: holder, start: start, end: end, estimated: estimated, runningAtCaptureEnd: false, reusedAt: nil)
     }
 }
 
-/// What PoolScope reports about one connection: a plain value, made once the
-/// connection is finished (or the capture ends).
-public struct ConnectionRecord: Sendable, Equatable {
-    public var id: Int
-    public var client: Endpoint
-    public var server: Endpoint
-    public var start: CaptureTime
-    public var end: CaptureTime
-    public var midStream: Bool
-    public var packets: PerSide<Int>
-    /// TCP payload bytes each way.
-    public var bytes: PerSide<Int>
+/// Recognises HTTP/1.x start lines at the beginning of a payload, to orient
+/// connections whose handshake was not captured.
+public enum HTTPStartLine {
+    static let methods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "].map { Array($0.utf8) }
 
-    public init(
-        id: Int, client: Endpoint, server: Endpoint, start: CaptureTime, end: CaptureTime, midStream: Bool,
-        packets: PerSide<Int>, bytes: PerSide<Int>
-    ) {
-        self.id = id
-        self.client = client
-        self.server = server
-        self.start = start
-        self.end = end
-        self.midStream = midStream
-        self.packets = packets
-        self.bytes = bytes
+    public static func isRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        methods.contains { m in bytes.count >= m.count && m.indices.allSatisfy { bytes[$0] == m[$0] } }
     }
 
-    public var duration: Double { CaptureTime.seconds(from: start, to: end) }
+    public static func isResponse(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let prefix = Array("HTTP/1.".utf8)
+        return bytes.count >= prefix.count && prefix.indices.allSatisfy { bytes[$0] == prefix[$0] }
+    }
 }

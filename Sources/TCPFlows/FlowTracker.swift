@@ -1,41 +1,261 @@
 import PacketDecode
 
-/// Turns decoded TCP segments into connections: finds or creates the
-/// connection for each segment's 4-tuple and accounts the segment to it.
-///
-/// Connections are numbered 1, 2, ... in the order their first packet was seen.
-public struct FlowTracker {
-    private var table = FlowTable<Connection>()
-    private var nextID = 1
+/// Settings that shape connection tracking (CLI: --time-wait, --idle-timeout,
+/// --max-connections).
+public struct FlowSettings: Sendable {
+    /// 2·MSL: how long the active closer holds TIME_WAIT. Linux's fixed
+    /// TCP_TIMEWAIT_LEN is 60 s; Windows uses 240 s, macOS 30 s.
+    public var timeWaitSeconds: Double = 60
+    /// A connection with no packet for this long is reported and forgotten.
+    public var idleTimeoutSeconds: Double = 600
+    /// At most this many connections are tracked; beyond it the least
+    /// recently active are reported and forgotten (counted as evictions).
+    public var maxConnections = 1_000_000
+    /// After a connection closes, its late segments (the last ACK, a
+    /// retransmitted FIN) still count for this long. Zeek's tcp_close_delay.
+    public var closeLingerSeconds: Double = 5
 
     public init() {}
+}
 
-    /// Connections being tracked now.
+/// Counters about tracking itself, for the capture summary.
+public struct FlowTrackingStats: Sendable, Equatable {
+    /// Connections reported early because --max-connections was reached.
+    public var evictions = 0
+    /// Connections reported because they were idle past --idle-timeout.
+    public var idleTimeouts = 0
+    /// Segments of a connection already reported (after its linger).
+    public var segmentsAfterClose = 0
+    /// Most connections tracked at once.
+    public var peakLiveConnections = 0
+    public init() {}
+}
+
+/// Turns decoded TCP segments into connections and finished records.
+///
+/// Memory follows live connections: a connection is reported and its state
+/// freed once it has closed (after a short linger for late segments), been
+/// idle past the idle timeout, or been evicted. Closed connections leave a
+/// record behind until their TIME_WAIT window ends, so that a new SYN on the
+/// same 4-tuple is recognised as port reuse (inside the window or not).
+///
+/// Connections are numbered 1, 2, ... in the order their first packet was seen.
+/// Finished records collect in `finished`; the caller drains them.
+public struct FlowTracker {
+    public let settings: FlowSettings
+    public private(set) var stats = FlowTrackingStats()
+    public private(set) var timeWaitLedger = TimeWaitLedger()
+    /// Records finished since the last `drainFinished()`.
+    public private(set) var finished: [ConnectionRecord] = []
+
+    private var table = FlowTable<Connection>()
+    private var closed = FlowTable<ClosedEntry>(initialCapacity: 256)
+    /// Closed records in expiry order (expiry, key, id); `closedHead` is the next to check.
+    private var closedQueue: [(expiry: Int64, key: FlowKey, id: Int)] = []
+    private var closedHead = 0
+    private var nextID = 1
+    private var now = Int64.min
+    private var nextSweep = Int64.min
+
+    struct ClosedEntry {
+        var record: ConnectionRecord
+        var expiry: Int64
+    }
+
+    public init(settings: FlowSettings = FlowSettings()) {
+        self.settings = settings
+    }
+
+    /// Connections tracked right now.
     public var liveConnections: Int { table.count }
 
     @inline(__always)
     public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
+        if time.nanoseconds > now { now = time.nanoseconds }
+        if now >= nextSweep { sweep() }
         let key = FlowKey(segment.source, segment.destination)
         let hash = key.hash64
         if let slot = table.slot(for: key, hash: hash) {
-            table[slot: slot].ingest(segment, at: time)
-        } else {
-            var connection = Connection(id: nextID, firstSegment: segment, at: time)
-            nextID += 1
-            connection.ingest(segment, at: time)
-            table.insert(connection, for: key)
+            if !table[slot: slot].isReusedBy(segment) {
+                table[slot: slot].ingest(segment, at: time)
+                return
+            }
+            // A new SYN with a new ISN after the close: the port is reused.
+            finalize(slot: slot, trackingEnded: "capture_end")
+        }
+        var reuse: PortReuseRecord?
+        if let slot = closed.slot(for: key, hash: hash) {
+            guard segment.flags.contains(.syn) && !segment.flags.contains(.ack) else {
+                stats.segmentsAfterClose += 1
+                return
+            }
+            var entry = closed.remove(slot: slot)
+            let within = entry.record.timeWait.map { time < $0.end } ?? false
+            if within { entry.record.timeWait?.reusedAt = time }
+            reuse = PortReuseRecord(previousID: entry.record.id, withinTimeWait: within)
+            emit(entry.record, runningAtEnd: false)
+        }
+        if table.count >= settings.maxConnections { evict() }
+        var connection = Connection(id: nextID, firstSegment: segment, at: time)
+        nextID += 1
+        connection.portReuse = reuse
+        connection.ingest(segment, at: time)
+        table.insert(connection, for: key)
+        if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
+    }
+
+    /// Takes the records finished so far.
+    public mutating func drainFinished() -> [ConnectionRecord] {
+        defer { finished.removeAll(keepingCapacity: true) }
+        return finished
+    }
+
+    /// Ends tracking (the capture is over at `captureEnd`) and finishes every
+    /// connection and every record still waiting out its TIME_WAIT.
+    public mutating func finish(captureEnd: CaptureTime) {
+        now = max(now, captureEnd.nanoseconds)
+        for slot in table.occupiedSlots {
+            finalize(slot: slot, trackingEnded: "capture_end")
+        }
+        var waiting: [ConnectionRecord] = []
+        for slot in closed.occupiedSlots { waiting.append(closed.remove(slot: slot).record) }
+        waiting.sort { $0.id < $1.id }
+        for record in waiting {
+            emit(record, runningAtEnd: record.timeWait.map { $0.end > captureEnd } ?? false)
+        }
+        closedQueue.removeAll()
+        closedHead = 0
+    }
+
+    // MARK: - Finishing
+
+    private mutating func finalize(slot: Int, trackingEnded: String) {
+        let connection = table.remove(slot: slot)
+        let record = connection.record(timeWaitSeconds: settings.timeWaitSeconds,
+                                       captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
+        guard connection.isClosed else {
+            emit(record, runningAtEnd: false)
+            return
+        }
+        // Keep the record until its TIME_WAIT window (or one 2·MSL after the
+        // close) has passed, to recognise reuse of the 4-tuple.
+        let expiry = record.timeWait?.end.nanoseconds
+            ?? (connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9))
+        let key = FlowKey(record.client, record.server)
+        if let old = closed.slot(for: key) { emit(closed.remove(slot: old).record, runningAtEnd: false) }
+        closed.insert(ClosedEntry(record: record, expiry: expiry), for: key)
+        closedQueue.append((expiry, key, record.id))
+    }
+
+    private mutating func emit(_ record: ConnectionRecord, runningAtEnd: Bool) {
+        var record = record
+        if record.timeWait != nil { record.timeWait!.runningAtCaptureEnd = runningAtEnd }
+        timeWaitLedger.add(record)
+        finished.append(record)
+    }
+
+    /// Once per second of capture time: report closed connections whose
+    /// linger is over and idle ones, and release records whose TIME_WAIT ended.
+    private mutating func sweep() {
+        nextSweep = now + 1_000_000_000
+        let linger = Int64(settings.closeLingerSeconds * 1e9)
+        let idle = Int64(settings.idleTimeoutSeconds * 1e9)
+        for slot in table.occupiedSlots {
+            let connection = table[slot: slot]
+            if connection.isClosed {
+                if connection.end.nanoseconds + linger <= now { finalize(slot: slot, trackingEnded: "capture_end") }
+            } else if connection.end.nanoseconds + idle <= now {
+                stats.idleTimeouts += 1
+                finalize(slot: slot, trackingEnded: "idle_timeout")
+            }
+        }
+        while closedHead < closedQueue.count && closedQueue[closedHead].expiry <= now {
+            let (_, key, id) = closedQueue[closedHead]
+            closedHead += 1
+            if let slot = closed.slot(for: key), closed[slot: slot].record.id == id {
+                emit(closed.remove(slot: slot).record, runningAtEnd: false)
+            }
+        }
+        if closedHead > 4096 && closedHead * 2 > closedQueue.count {
+            closedQueue.removeFirst(closedHead)
+            closedHead = 0
         }
     }
 
-    /// Ends tracking (the capture is over) and returns every connection's
-    /// record, in the order the connections were first seen.
-    public mutating func finish() -> [ConnectionRecord] {
-        var records: [ConnectionRecord] = []
-        records.reserveCapacity(table.count)
-        for slot in table.occupiedSlots {
-            records.append(table.remove(slot: slot).record)
+    /// Reports the least recently active eighth of the connections.
+    private mutating func evict() {
+        var candidates = table.occupiedSlots.map { (table[slot: $0].end.nanoseconds, $0) }
+        candidates.sort { $0.0 < $1.0 }
+        for (_, slot) in candidates.prefix(max(1, candidates.count / 8)) {
+            stats.evictions += 1
+            finalize(slot: slot, trackingEnded: "evicted")
         }
-        records.sort { $0.id < $1.id }
-        return records
+    }
+}
+
+/// TIME_WAIT windows per host: how many connections each IP held in
+/// TIME_WAIT at once, over time (what `ss -tan state time-wait` shows).
+public struct TimeWaitLedger: Sendable {
+    private var windows: [IPAddress: [(start: Int64, end: Int64)]] = [:]
+
+    public init() {}
+
+    mutating func add(_ record: ConnectionRecord) {
+        guard let tw = record.timeWait else { return }
+        let end = min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max)
+        let hosts: [IPAddress]
+        switch tw.holder {
+        case .client: hosts = [record.client.address]
+        case .server: hosts = [record.server.address]
+        case .both: hosts = [record.client.address, record.server.address]
+        }
+        for host in hosts { windows[host, default: []].append((tw.start.nanoseconds, end)) }
+    }
+
+    /// One host's TIME_WAIT load.
+    public struct HostLoad: Sendable, Equatable {
+        public var host: IPAddress
+        /// Connections whose TIME_WAIT this host held.
+        public var connections: Int
+        public var peak: Int
+        public var peakAt: CaptureTime
+        /// (time, connections in TIME_WAIT) at each change, thinned to at most `samples` points
+        /// (each kept point the maximum of its stretch).
+        public var timeline: [(time: CaptureTime, count: Int)]
+
+        public static func == (a: HostLoad, b: HostLoad) -> Bool {
+            a.host == b.host && a.connections == b.connections && a.peak == b.peak && a.peakAt == b.peakAt
+                && a.timeline.elementsEqual(b.timeline, by: { $0.time == $1.time && $0.count == $1.count })
+        }
+    }
+
+    /// Every host's load, busiest first.
+    public func loads(samples: Int = 200) -> [HostLoad] {
+        var result: [HostLoad] = []
+        for (host, list) in windows {
+            var events: [(Int64, Int)] = []
+            events.reserveCapacity(list.count * 2)
+            for w in list { events.append((w.start, 1)); events.append((w.end, -1)) }
+            // Ends before starts at the same instant: a reused port is not two at once.
+            events.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            var count = 0, peak = 0, peakAt = events.first?.0 ?? 0
+            var points: [(CaptureTime, Int)] = []
+            for (t, change) in events {
+                count += change
+                if count > peak { peak = count; peakAt = t }
+                if let last = points.last, last.0.nanoseconds == t { points[points.count - 1].1 = count } else {
+                    points.append((CaptureTime(nanoseconds: t), count))
+                }
+            }
+            if points.count > samples {
+                let stride = (points.count + samples - 1) / samples
+                points = Swift.stride(from: 0, to: points.count, by: stride).map { i in
+                    points[i..<min(i + stride, points.count)].max { $0.1 < $1.1 }!
+                }
+            }
+            result.append(HostLoad(host: host, connections: list.count, peak: peak,
+                                   peakAt: CaptureTime(nanoseconds: peakAt), timeline: points.map { (time: $0.0, count: $0.1) }))
+        }
+        return result.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
     }
 }

@@ -1,0 +1,122 @@
+import PacketDecode
+
+/// How a connection ended (the JSON contract's `close.kind`).
+public enum CloseKind: String, Sendable {
+    /// Orderly: both sides sent FIN.
+    case fin
+    /// Reset by one side.
+    case rst
+    /// The SYN was answered by a RST.
+    case refused
+    /// One FIN only: data may still flow the other way, or the capture ended first.
+    case halfClosed = "half-closed"
+    /// Still open when the capture ended (or when PoolScope stopped tracking it).
+    case open
+}
+
+/// Who closed (`close.initiator`): the first FIN's sender, or the RST's.
+public enum CloseInitiator: String, Sendable {
+    case client, server, simultaneous
+}
+
+/// When a RST came, for `close.kind == rst`.
+public enum ResetPhase: String, Sendable {
+    /// Before the handshake completed.
+    case handshake
+    /// With data in flight.
+    case open
+    /// After a FIN from either side.
+    case afterFin = "after_fin"
+    /// On an established connection with nothing in flight.
+    case idle
+}
+
+/// Who holds TIME_WAIT (`time_wait.holder`).
+public enum TimeWaitHolder: String, Sendable {
+    case client, server, both
+}
+
+public struct HandshakeRecord: Sendable, Equatable {
+    public var syn: CaptureTime?
+    public var synAck: CaptureTime?
+    public var ack: CaptureTime?
+    public var synRetransmits: Int
+    public var synAckRetransmits: Int
+    public var clientOptions: HandshakeOptions
+    public var serverOptions: HandshakeOptions
+
+    /// SYN → SYN/ACK, seen from the capture point: the client side's RTT share.
+    public var rttClientMilliseconds: Double? {
+        guard let syn, let synAck else { return nil }
+        return CaptureTime.seconds(from: syn, to: synAck) * 1000
+    }
+
+    /// SYN/ACK → ACK: the server side's share.
+    public var rttServerMilliseconds: Double? {
+        guard let synAck, let ack else { return nil }
+        return CaptureTime.seconds(from: synAck, to: ack) * 1000
+    }
+}
+
+public struct CloseRecord: Sendable, Equatable {
+    public var kind: CloseKind
+    public var initiator: CloseInitiator?
+    /// The first FIN, the RST, or nil for `open`.
+    public var at: CaptureTime?
+    public var resetPhase: ResetPhase?
+    /// For `open`: whether data was in flight when tracking ended.
+    public var midTransfer: Bool?
+    /// Why tracking ended without a close: "capture_end", "idle_timeout" or "evicted".
+    public var trackingEnded: String?
+}
+
+public struct TimeWaitRecord: Sendable, Equatable {
+    public var holder: TimeWaitHolder
+    public var start: CaptureTime
+    public var end: CaptureTime
+    /// The holder's ACK of the peer's FIN was not captured: the window starts at the peer's FIN.
+    public var estimated: Bool
+    public var runningAtCaptureEnd: Bool
+    /// A new SYN on the same 4-tuple inside the window.
+    public var reusedAt: CaptureTime?
+}
+
+public struct PortReuseRecord: Sendable, Equatable {
+    public var previousID: Int
+    public var withinTimeWait: Bool
+}
+
+/// What PoolScope reports about one connection: a plain value, made once the
+/// connection is finished (or the capture ends).
+public struct ConnectionRecord: Sendable, Equatable {
+    public var id: Int
+    public var client: Endpoint
+    public var server: Endpoint
+    public var start: CaptureTime
+    public var end: CaptureTime
+    public var midStream: Bool
+    /// How the client side was decided: "syn", "syn_ack", "http_request", "ports".
+    public var clientEvidence: String
+    public var packets: PerSide<Int>
+    /// TCP payload bytes each way, each byte once (retransmissions not counted again).
+    public var bytes: PerSide<Int>
+    public var retransmittedSegments: PerSide<Int>
+    public var outOfOrderSegments: PerSide<Int>
+    public var missedBytes: PerSide<Int>
+    public var handshake: HandshakeRecord?
+    public var close: CloseRecord
+    public var timeWait: TimeWaitRecord?
+    /// Final RFC 9293 state of each endpoint as seen from the wire.
+    public var states: PerSide<String>
+    public var portReuse: PortReuseRecord?
+    public var zeekConnState: String
+    public var zeekHistory: String
+    /// Zeek's missed_bytes and its sequence-number sizes (orig_bytes, resp_bytes), in Zeek's orientation.
+    public var zeekMissedBytes: Int
+    public var zeekOriginatorBytes: Int
+    public var zeekResponderBytes: Int
+    /// Zeek's originator is PoolScope's client (false when Zeek's heuristic oriented it the other way).
+    public var zeekOriginatorIsClient: Bool
+
+    public var duration: Double { CaptureTime.seconds(from: start, to: end) }
+}
