@@ -7,9 +7,14 @@
 /// `report.capture.faults` and the report covers everything read. Only a
 /// filter expression libpcap rejects is thrown, since it is a usage error.
 public enum CaptureRun {
-    /// Reads `paths` as one capture, merged in timestamp order.
-    public static func analyzeFiles(_ paths: [String], filter: String? = nil) throws(CaptureError) -> Report {
-        var analyzer = Analyzer()
+    /// Reads `paths` as one capture, merged in timestamp order. With
+    /// `onConnection`, each connection is handed over as it finishes and the
+    /// report's `connections` stays empty (streaming: NDJSON).
+    public static func analyzeFiles(
+        _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
+        onConnection: ((ConnectionRecord) -> Void)? = nil
+    ) throws(CaptureError) -> Report {
+        var analyzer = Analyzer(settings: settings, onConnection: onConnection)
         var sources: [OfflineCapture] = []
         for path in paths {
             do {
@@ -35,11 +40,12 @@ public enum CaptureRun {
     /// SIGINT/SIGTERM, then returns the report with libpcap's counters.
     public static func sniff(
         _ settings: LiveCapture.Settings, packetLimit: Int? = nil, duration: Double? = nil,
+        flowSettings: FlowSettings = FlowSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil,
         onStart: (() -> Void)? = nil
     ) throws(CaptureError) -> Report {
         let capture = try LiveCapture(settings)
         capture.stopOnInterrupt()
-        var analyzer = Analyzer()
+        var analyzer = Analyzer(settings: flowSettings, onConnection: onConnection)
         analyzer.addSource(CaptureSourceInfo(
             name: settings.device, isLive: true, linkType: LinkType(rawValue: capture.linkType).description,
             snapshotLength: Int(settings.snaplen)))

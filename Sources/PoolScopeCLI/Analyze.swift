@@ -26,6 +26,8 @@ extension PoolScopeCommand {
 
         @OptionGroup var output: OutputOptions
 
+        @OptionGroup var analysis: AnalysisOptions
+
         var inputs: (files: [String], filter: String?) {
             let split = InputWords.split(words, readFiles: read)
             let trailing = split.filter.joined(separator: " ")
@@ -42,14 +44,16 @@ extension PoolScopeCommand {
 
         func run() throws {
             let (files, filter) = inputs
+            let destination = try output.open()
             let report: Report
             do {
-                report = try CaptureRun.analyzeFiles(files, filter: filter)
+                report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings,
+                                                     onConnection: output.connectionSink(destination))
             } catch {
                 Diagnostics.error(error.description)
                 throw ExitCode.usage
             }
-            try output.write(report)
+            output.write(report, to: destination)
             throw Diagnostics.exitCode(for: report)
         }
     }

@@ -45,7 +45,36 @@ enum PoolScopeVersion {
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
+    case text, json, ndjson
+}
+
+/// Analysis settings shared by analyze and sniff.
+struct AnalysisOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "TIME_WAIT length (2*MSL) in seconds: 60 on Linux, 240 on Windows, 30 on macOS.", valueName: "seconds"))
+    var timeWait: Double = 60
+
+    @Option(name: .long, help: ArgumentHelp("Report and forget a connection idle this long.", valueName: "seconds"))
+    var idleTimeout: Double = 600
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Track at most this many connections; the least recently active are reported early (counted as evictions).",
+        valueName: "count"))
+    var maxConnections: Int = 1_000_000
+
+    func validate() throws {
+        if !(timeWait >= 0) { throw ValidationError("--time-wait must be zero or more seconds") }
+        if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be positive") }
+        if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+    }
+
+    var flowSettings: FlowSettings {
+        var s = FlowSettings()
+        s.timeWaitSeconds = timeWait
+        s.idleTimeoutSeconds = idleTimeout
+        s.maxConnections = maxConnections
+        return s
+    }
 }
 
 /// Output flags shared by every command that prints a report.
@@ -60,22 +89,33 @@ struct OutputOptions: ParsableArguments {
         switch format {
         case .text: TextReport.render(report)
         case .json: JSONReport.render(report)
+        case .ndjson: JSONReport.captureRecord(report.capture)
         }
     }
 
-    /// Writes the report; an unwritable -o file is an input/output fault (exit 1).
-    func write(_ report: Report) throws {
-        let text = render(report)
-        if let output, output != "-" {
-            do {
-                try text.write(toFile: output, atomically: false, encoding: .utf8)
-            } catch {
-                Diagnostics.error("\(output): cannot write report: \(error.localizedDescription)")
-                throw ExitCode.inputFault
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+    /// Opens the destination (stdout or -o FILE); an unwritable file is exit 1.
+    func open() throws -> FileHandle {
+        guard let output, output != "-" else { return FileHandle.standardOutput }
+        guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
+            Diagnostics.error("\(output): cannot write report")
+            throw ExitCode.inputFault
         }
+        return handle
+    }
+
+    /// For NDJSON: a sink that writes each finished connection as one line.
+    func connectionSink(_ handle: FileHandle, nanoseconds: Bool = false) -> ((ConnectionRecord) -> Void)? {
+        guard format == .ndjson else { return nil }
+        return { record in
+            // Each record's times to the nanosecond when they have sub-microsecond digits.
+            let ns = nanoseconds || [record.start, record.end].contains { $0.nanoseconds % 1000 != 0 }
+            handle.write(Data(JSONReport.record(record, nanoseconds: ns).utf8))
+        }
+    }
+
+    /// Writes the report (for NDJSON: its closing capture record).
+    func write(_ report: Report, to handle: FileHandle) {
+        handle.write(Data(render(report).utf8))
     }
 }
 

@@ -42,6 +42,8 @@ extension PoolScopeCommand {
 
         @OptionGroup var output: OutputOptions
 
+        @OptionGroup var analysis: AnalysisOptions
+
         func validate() throws {
             if filter != nil && !filterWords.isEmpty {
                 throw ValidationError("give the filter either with -f or as trailing words, not both")
@@ -60,9 +62,12 @@ extension PoolScopeCommand {
             settings.writeTo = write
             let words = filterWords.joined(separator: " ")
             settings.filter = filter ?? (words.isEmpty ? nil : words)
+            let destination = try output.open()
             let report: Report
             do {
-                report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration) {
+                report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
+                                              flowSettings: analysis.flowSettings,
+                                              onConnection: output.connectionSink(destination)) {
                     FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
                 }
             } catch {
@@ -70,7 +75,7 @@ extension PoolScopeCommand {
                 if case .filter = error { throw ExitCode.usage }
                 throw ExitCode.inputFault
             }
-            try output.write(report)
+            output.write(report, to: destination)
             throw Diagnostics.exitCode(for: report)
         }
     }

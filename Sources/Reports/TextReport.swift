@@ -38,25 +38,59 @@ public enum TextReport {
         for fault in c.faults {
             out += "  fault: \(fault)\n"
         }
+        let t = c.tracking
+        if t.evictions > 0 || t.idleTimeouts > 0 {
+            out += "  tracking: \(t.evictions) connections evicted (--max-connections), \(t.idleTimeouts) idle past --idle-timeout\n"
+        }
+        for host in c.timeWaitHosts.prefix(5) {
+            out += "  TIME_WAIT \(host.host): \(host.connections) connections, at most \(host.peak) at once"
+            out += " (at \(TimeText.utcTimeOfDay(host.peakAt))), 2*MSL = \(TimeText.compactSeconds(c.timeWaitSeconds)) s\n"
+        }
         return out
+    }
+
+    /// `fin by client`, `rst by server (idle)`, `refused`, `open (idle)`.
+    static func closeText(_ close: CloseRecord) -> String {
+        switch close.kind {
+        case .fin, .halfClosed:
+            return "\(close.kind.rawValue) by \(close.initiator?.rawValue ?? "?")"
+        case .rst:
+            return "rst by \(close.initiator?.rawValue ?? "?")" + (close.resetPhase.map { " (\($0.rawValue))" } ?? "")
+        case .refused:
+            return "refused"
+        case .open:
+            var text = "open"
+            if close.trackingEnded == "idle_timeout" { text += " (idle timeout)" } else if close.trackingEnded == "evicted" { text += " (evicted)" } else if let mid = close.midTransfer { text += mid ? " (mid-transfer)" : " (idle)" }
+            return text
+        }
+    }
+
+    /// `client 60.0 s` (+ `~` when estimated, `running` at capture end).
+    static func timeWaitText(_ tw: TimeWaitRecord?) -> String {
+        guard let tw else { return "" }
+        var text = "\(tw.holder.rawValue) \(TimeText.utcTimeOfDay(tw.start))\(tw.estimated ? "~" : "")"
+        if let reused = tw.reusedAt { text += " reused after \(TimeText.seconds(CaptureTime.seconds(from: tw.start, to: reused))) s" } else if tw.runningAtCaptureEnd { text += " running" }
+        return text
     }
 
     public static func connectionTable(_ connections: [ConnectionRecord], nanoseconds: Bool) -> String {
         var out = "connections: \(connections.count)\n"
         guard !connections.isEmpty else { return out }
-        let header = ["id", "client", "server", "first (UTC)", "last (UTC)", "pkts c>s", "pkts s>c", "bytes c>s", "bytes s>c", ""]
+        let header = ["id", "client", "server", "first (UTC)", "duration", "pkts c>s", "pkts s>c", "bytes c>s", "bytes s>c",
+                      "close", "TIME_WAIT from", "zeek", ""]
         var rows: [[String]] = [header]
         for c in connections {
             rows.append([
                 String(c.id), c.client.description, c.server.description,
                 TimeText.utcTimeOfDay(c.start, nanoseconds: nanoseconds),
-                TimeText.utcTimeOfDay(c.end, nanoseconds: nanoseconds),
+                TimeText.seconds(c.duration),
                 String(c.packets.client), String(c.packets.server),
                 String(c.bytes.client), String(c.bytes.server),
+                closeText(c.close), timeWaitText(c.timeWait), "\(c.zeekConnState) \(c.zeekHistory)",
                 c.midStream ? "mid-stream" : "",
             ])
         }
-        let rightAligned: Set<Int> = [0, 5, 6, 7, 8]
+        let rightAligned: Set<Int> = [0, 4, 5, 6, 7, 8]
         var widths = [Int](repeating: 0, count: header.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         for row in rows {

@@ -28,6 +28,14 @@ public enum TimeText {
         return "\(sign)\(a / 1_000_000).\(pad(Int(a % 1_000_000), 6))"
     }
 
+    /// `60`, `2.5`: seconds without trailing zeros.
+    public static func compactSeconds(_ s: Double) -> String {
+        var text = seconds(s)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
     static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
