@@ -37,6 +37,47 @@ public struct TCPConversation {
         append(fromClient: false, flags: flags, payload: payload)
     }
 
+    /// The next sequence number each side would send.
+    public var nextClientSequence: UInt32 { clientSequence }
+    public var nextServerSequence: UInt32 { serverSequence }
+
+    /// Sends a segment at an explicit sequence number, without moving the
+    /// side's next sequence (a retransmission, or data sent out of order).
+    public mutating func resend(fromClient: Bool, flags: TCPFlags, sequence: UInt32, payload: [UInt8]) {
+        let saved = fromClient ? clientSequence : serverSequence
+        if fromClient { clientSequence = sequence } else { serverSequence = sequence }
+        append(fromClient: fromClient, flags: flags, payload: payload)
+        if fromClient { clientSequence = saved } else { serverSequence = saved }
+    }
+
+    /// Moves a side's sequence on without sending: bytes the capture never saw.
+    public mutating func skip(fromClient: Bool, bytes: UInt32) {
+        if fromClient { clientSequence &+= bytes } else { serverSequence &+= bytes }
+    }
+
+    /// Lets time pass with no packet.
+    public mutating func wait(seconds: Double) {
+        clock += Int64(seconds * 1e9)
+    }
+
+    /// The server closes first: FIN, FIN/ACK, ACK.
+    public mutating func serverCloses() {
+        fromServer([.fin, .ack])
+        fromClient([.fin, .ack])
+        fromServer(.ack)
+    }
+
+    /// Both FINs cross on the wire, then each side acknowledges the other's.
+    public mutating func simultaneousClose() {
+        // Neither FIN acknowledges the other: each is sent before the other arrives.
+        resend(fromClient: true, flags: [.fin, .ack], sequence: clientSequence, payload: [])
+        resend(fromClient: false, flags: [.fin, .ack], sequence: serverSequence, payload: [])
+        clientSequence &+= 1
+        serverSequence &+= 1
+        fromClient(.ack)
+        fromServer(.ack)
+    }
+
     /// SYN, SYN/ACK, ACK.
     public mutating func handshake() {
         fromClient(.syn)

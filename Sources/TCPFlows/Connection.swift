@@ -204,6 +204,7 @@ public struct Connection: Sendable {
     private mutating func noteSyn(_ segment: TCPSegment, ack: Bool, sender: inout SideTrack, at time: CaptureTime) {
         if sender.isn == nil {
             sender.isn = segment.sequenceNumber
+            sender.startSequence(afterSYN: segment.sequenceNumber)
             sender.synTime = time
             let parsed = segment.parseOptions()
             var options = HandshakeOptions()

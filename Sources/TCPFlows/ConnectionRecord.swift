@@ -68,6 +68,16 @@ public struct CloseRecord: Sendable, Equatable {
     public var midTransfer: Bool?
     /// Why tracking ended without a close: "capture_end", "idle_timeout" or "evicted".
     public var trackingEnded: String?
+
+    public init(kind: CloseKind, initiator: CloseInitiator? = nil, at: CaptureTime? = nil, resetPhase: ResetPhase? = nil,
+                midTransfer: Bool? = nil, trackingEnded: String? = nil) {
+        self.kind = kind
+        self.initiator = initiator
+        self.at = at
+        self.resetPhase = resetPhase
+        self.midTransfer = midTransfer
+        self.trackingEnded = trackingEnded
+    }
 }
 
 public struct TimeWaitRecord: Sendable, Equatable {
@@ -84,6 +94,11 @@ public struct TimeWaitRecord: Sendable, Equatable {
 public struct PortReuseRecord: Sendable, Equatable {
     public var previousID: Int
     public var withinTimeWait: Bool
+
+    public init(previousID: Int, withinTimeWait: Bool) {
+        self.previousID = previousID
+        self.withinTimeWait = withinTimeWait
+    }
 }
 
 /// What PoolScope reports about one connection: a plain value, made once the

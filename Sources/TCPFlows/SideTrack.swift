@@ -35,6 +35,7 @@ public struct SideTrack: Sendable {
     /// reordering), so an array that allocates only then; capped.
     var holes: [Range<UInt64>] = []
     var holeBase: UInt32 = 0
+    var sentPayload = false
 
     public init() {}
 
@@ -43,13 +44,23 @@ public struct SideTrack: Sendable {
 
     /// Everything this side sent has been acknowledged by the peer.
     func allAcknowledged(byPeer peer: SideTrack) -> Bool {
-        !sequenceKnown || (peer.ackKnown && SequenceSpace.delta(peer.highestAck, highestSequence) >= 0)
+        !sentPayload || (peer.ackKnown && SequenceSpace.delta(peer.highestAck, highestSequence) >= 0)
+    }
+
+    /// The SYN fixes where this side's data starts: bytes before the first
+    /// captured segment are then a gap, not "before the stream".
+    mutating func startSequence(afterSYN isn: UInt32) {
+        guard !sequenceKnown else { return }
+        sequenceKnown = true
+        highestSequence = isn &+ 1
+        holeBase = isn &+ 1
     }
 
     /// Accounts the payload `[start, start+length)` in sequence space.
     mutating func accountPayload(start: UInt32, length: Int, at time: CaptureTime) {
         guard length > 0 else { return }
         lastPayloadTime = time
+        sentPayload = true
         let end = start &+ UInt32(truncatingIfNeeded: length)
         guard sequenceKnown else {
             sequenceKnown = true

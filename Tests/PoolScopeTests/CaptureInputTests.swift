@@ -173,7 +173,7 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
         add(Array(full.prefix(40)), wire: full.count)                                                   // truncated
         add(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2",
                                                      payload: syn, totalLength: 9)))                     // malformed
-        let request = B.tcp(sourcePort: 1234, destinationPort: 80, sequence: 1, flags: [.psh, .ack], payload: Array(repeating: 65, count: 100))
+        let request = B.tcp(sourcePort: 1234, destinationPort: 80, sequence: 1001, flags: [.psh, .ack], payload: Array(repeating: 65, count: 100))
         let big = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: request))
         add(Array(big.prefix(64)), wire: big.count)                                                     // payload cut: still TCP
         let dir = Paths.temporaryDirectory()

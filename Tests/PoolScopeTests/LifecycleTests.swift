@@ -1,0 +1,372 @@
+import PcapTestSupport
+import PoolScope
+import Testing
+
+/// Runs a synthetic conversation through the analyzer in-process.
+func analyze(_ conversations: [TCPConversation], settings: FlowSettings = FlowSettings()) -> Report {
+    var frames = conversations.flatMap(\.frames)
+    frames.sort { $0.timestamp < $1.timestamp }
+    var analyzer = Analyzer(settings: settings)
+    for f in frames {
+        f.bytes.withUnsafeBytes { analyzer.ingest($0, wireLength: f.bytes.count, linkType: .ethernet, timestamp: f.timestamp) }
+    }
+    return analyzer.finish()
+}
+
+func analyze(_ conversation: TCPConversation, settings: FlowSettings = FlowSettings()) -> Report {
+    analyze([conversation], settings: settings)
+}
+
+let t0: Int64 = 1_700_000_000_000_000_000
+func at(_ frameIndex: Int, _ c: TCPConversation) -> CaptureTime { CaptureTime(nanoseconds: c.frames[frameIndex].timestamp) }
+
+/// A connection after the handshake and one request/response (frames 0-5).
+func established() -> TCPConversation {
+    var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+    c.handshake()
+    c.exchange(request: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", response: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    return c
+}
+
+// MARK: - Orderly close
+
+@Suite struct OrderlyClose {
+    @Test func clientClosesFirst_clientHoldsTimeWait() throws {
+        var c = established()
+        c.clientCloses()
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close == CloseRecord(kind: .fin, initiator: .client, at: at(6, c)))
+        let tw = try #require(r.timeWait)
+        #expect(tw.holder == .client)
+        #expect(tw.start == at(8, c))                       // the client's ACK of the server's FIN
+        #expect(tw.end.nanoseconds == at(8, c).nanoseconds + 60_000_000_000)
+        #expect(!tw.estimated)
+        #expect(tw.runningAtCaptureEnd)
+        #expect(r.states == PerSide(client: "TIME-WAIT", server: "CLOSED"))
+        #expect(r.zeekConnState == "SF")
+        // No pure ACK from the server here (its response carries the ACK): no 'a'.
+        #expect(r.zeekHistory == "ShADdFf")
+        let h = try #require(r.handshake)
+        #expect(h.syn == at(0, c) && h.synAck == at(1, c) && h.ack == at(2, c))
+        #expect(h.rttClientMilliseconds == 1.0 && h.rttServerMilliseconds == 1.0)
+        #expect(h.clientOptions.maximumSegmentSize == 1460 && h.clientOptions.windowScale == 7)
+        #expect(h.clientOptions.sackPermitted && h.clientOptions.timestamps)
+        #expect(h.synRetransmits == 0)
+    }
+
+    @Test func serverClosesFirst_serverHoldsTimeWait() throws {
+        var c = established()
+        c.serverCloses()
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .fin && r.close.initiator == .server)
+        #expect(r.timeWait?.holder == .server)
+        #expect(r.timeWait?.start == at(8, c))
+        #expect(r.states == PerSide(client: "CLOSED", server: "TIME-WAIT"))
+        #expect(r.zeekHistory == "ShADdfFa")
+    }
+
+    @Test func simultaneousClose_bothHoldTimeWait() throws {
+        var c = established()
+        c.simultaneousClose()
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .fin && r.close.initiator == .simultaneous)
+        #expect(r.timeWait?.holder == .both)
+        #expect(r.timeWait?.start == at(9, c))              // the later of the two final ACKs
+        #expect(r.states == PerSide(client: "TIME-WAIT", server: "TIME-WAIT"))
+        #expect(r.zeekConnState == "SF")
+    }
+
+    @Test func missingFinalAck_windowEstimatedFromPeerFin() throws {
+        var c = established()
+        c.fromClient([.fin, .ack])
+        c.fromServer([.fin, .ack])                          // the client's last ACK was not captured
+        let r = try #require(analyze(c).connections.first)
+        let tw = try #require(r.timeWait)
+        #expect(tw.holder == .client && tw.estimated && tw.start == at(7, c))
+    }
+
+    @Test func timeWaitOverBeforeCaptureEnds() throws {
+        var c = established()
+        c.clientCloses()
+        var later = TCPConversation(client: ("10.0.0.3", 40001), server: ("10.0.0.2", 80), start: t0 + 45_000_000_000)
+        later.handshake()
+        var settings = FlowSettings()
+        settings.timeWaitSeconds = 30
+        let report = analyze([c, later], settings: settings)
+        let tw = try #require(report.connections.first?.timeWait)
+        #expect(tw.end.nanoseconds == at(8, c).nanoseconds + 30_000_000_000)
+        #expect(!tw.runningAtCaptureEnd)
+        #expect(report.capture.timeWaitSeconds == 30)
+    }
+}
+
+// MARK: - Resets and refusals
+
+@Suite struct Resets {
+    @Test func refusedPort() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 81), start: t0)
+        c.fromClient(.syn)
+        c.fromServer([.rst, .ack])
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close == CloseRecord(kind: .refused, initiator: .server, at: at(1, c)))
+        #expect(r.timeWait == nil)
+        #expect(r.zeekConnState == "REJ")
+        #expect(r.zeekHistory == "Sr")
+        #expect(r.handshake?.synAck == nil)
+    }
+
+    @Test func resetDuringHandshake() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.fromClient(.syn)
+        c.fromServer([.syn, .ack])
+        c.fromClient(.rst)
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .rst && r.close.initiator == .client && r.close.resetPhase == .handshake)
+    }
+
+    @Test func resetOnIdleConnection_soLingerZero() throws {
+        var c = established()
+        c.fromClient([.rst, .ack])                         // close() with SO_LINGER 0
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close == CloseRecord(kind: .rst, initiator: .client, at: at(6, c), resetPhase: .idle))
+        #expect(r.timeWait == nil)
+        #expect(r.states == PerSide(client: "CLOSED", server: "CLOSED"))
+        #expect(r.zeekConnState == "RSTO")
+        #expect(r.zeekHistory == "ShADdR")
+    }
+
+    @Test func resetWithDataInFlight() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.handshake()
+        c.fromClient([.psh, .ack], payload: Array("GET /big HTTP/1.1\r\n\r\n".utf8))
+        c.fromServer([.ack], payload: [UInt8](repeating: 65, count: 1000))   // not yet acknowledged
+        c.fromServer(.rst)
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .rst && r.close.initiator == .server && r.close.resetPhase == .open)
+        #expect(r.zeekConnState == "RSTR")
+    }
+
+    @Test func resetAfterFin() throws {
+        var c = established()
+        c.fromClient([.fin, .ack])
+        c.fromServer([.rst])
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .rst && r.close.initiator == .server && r.close.resetPhase == .afterFin)
+    }
+}
+
+// MARK: - Not closed
+
+@Suite struct StillOpen {
+    @Test func halfClosedWhileDataFlowsBack() throws {
+        var c = established()
+        c.fromClient([.fin, .ack])
+        c.fromServer([.ack], payload: [UInt8](repeating: 66, count: 100))
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close == CloseRecord(kind: .halfClosed, initiator: .client, at: at(6, c)))
+        #expect(r.states == PerSide(client: "FIN-WAIT-2", server: "CLOSE-WAIT"))
+        #expect(r.timeWait == nil)
+    }
+
+    @Test func openAndIdleAtCaptureEnd() throws {
+        let r = try #require(analyze(established()).connections.first)
+        #expect(r.close == CloseRecord(kind: .open, midTransfer: false, trackingEnded: "capture_end"))
+        #expect(r.states == PerSide(client: "ESTABLISHED", server: "ESTABLISHED"))
+        #expect(r.zeekConnState == "S1")
+    }
+
+    @Test func openMidTransferAtCaptureEnd() throws {
+        var c = established()
+        c.fromServer([.ack], payload: [UInt8](repeating: 67, count: 500))
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.close.kind == .open && r.close.midTransfer == true)
+    }
+}
+
+// MARK: - Port reuse
+
+@Suite struct PortReuse {
+    @Test func newSynInsideTimeWaitStartsANewConnection() throws {
+        var first = established()
+        first.clientCloses()
+        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
+                                     start: t0 + 10_000_000_000, clientISN: 900_000, serverISN: 700_000)
+        second.handshake()
+        let report = analyze([first, second])
+        #expect(report.connections.count == 2)
+        let (a, b) = (report.connections[0], report.connections[1])
+        #expect(b.portReuse == PortReuseRecord(previousID: a.id, withinTimeWait: true))
+        #expect(a.timeWait?.reusedAt == CaptureTime(nanoseconds: t0 + 10_000_000_000))
+        #expect(a.timeWait?.runningAtCaptureEnd == false)
+        #expect(b.handshake?.syn == CaptureTime(nanoseconds: t0 + 10_000_000_000))
+    }
+
+    /// After a reset nobody holds TIME_WAIT: reuse is linked, but not "within".
+    @Test func reuseAfterAResetIsLinkedOutsideTimeWait() throws {
+        var first = established()
+        first.fromClient([.rst, .ack])
+        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
+                                     start: t0 + 5_000_000_000, clientISN: 900_000, serverISN: 700_000)
+        second.handshake()
+        let report = analyze([first, second])
+        #expect(report.connections.count == 2)
+        #expect(report.connections[1].portReuse == PortReuseRecord(previousID: 1, withinTimeWait: false))
+    }
+
+    /// The server closed first and holds TIME_WAIT; the client may reuse its port at once.
+    @Test func clientReusesPortWhileServerHoldsTimeWait() throws {
+        var first = established()
+        first.serverCloses()
+        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
+                                     start: t0 + 1_000_000_000, clientISN: 900_000, serverISN: 700_000)
+        second.handshake()
+        let report = analyze([first, second])
+        #expect(report.connections.count == 2)
+        #expect(report.connections[1].portReuse == PortReuseRecord(previousID: 1, withinTimeWait: true))
+        #expect(report.connections[0].timeWait?.holder == .server)
+    }
+
+    @Test func retransmittedSynIsTheSameConnection() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.fromClient(.syn)
+        c.resend(fromClient: true, flags: .syn, sequence: 1000, payload: [])
+        c.fromServer([.syn, .ack])
+        c.fromClient(.ack)
+        let report = analyze(c)
+        #expect(report.connections.count == 1)
+        #expect(report.connections.first?.handshake?.synRetransmits == 1)
+        #expect(report.connections.first?.handshake?.syn == at(0, c))
+    }
+}
+
+// MARK: - Data accounting
+
+@Suite struct DataAccounting {
+    @Test func retransmissionCountedOnce() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.handshake()
+        let seq = c.nextServerSequence
+        c.fromServer([.ack], payload: [UInt8](repeating: 1, count: 300))
+        c.resend(fromClient: false, flags: [.ack], sequence: seq, payload: [UInt8](repeating: 1, count: 300))
+        c.fromClient(.ack)
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.bytes == PerSide(client: 0, server: 300))
+        #expect(r.retransmittedSegments == PerSide(client: 0, server: 1))
+        #expect(r.zeekHistory == "ShAdt")   // the last ACK repeats the handshake's A
+    }
+
+    @Test func outOfOrderAndGap() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.handshake()
+        let base = c.nextServerSequence
+        // Bytes 0-99 arrive after 100-199; bytes 300-399 are never captured.
+        c.resend(fromClient: false, flags: .ack, sequence: base &+ 100, payload: [UInt8](repeating: 2, count: 100))
+        c.resend(fromClient: false, flags: .ack, sequence: base, payload: [UInt8](repeating: 1, count: 100))
+        c.resend(fromClient: false, flags: .ack, sequence: base &+ 200, payload: [UInt8](repeating: 3, count: 100))
+        c.resend(fromClient: false, flags: .ack, sequence: base &+ 400, payload: [UInt8](repeating: 5, count: 100))
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.bytes.server == 400)
+        #expect(r.outOfOrderSegments.server == 1)
+        #expect(r.retransmittedSegments.server == 0)
+        #expect(r.missedBytes.server == 100)
+    }
+
+    @Test func sequenceWraparound() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0,
+                                clientISN: 0xFFFF_FF00, serverISN: 0xFFFF_FFF0)
+        c.handshake()
+        for _ in 0..<4 { c.fromClient([.ack], payload: [UInt8](repeating: 7, count: 100)) }
+        for _ in 0..<3 { c.fromServer([.ack], payload: [UInt8](repeating: 8, count: 50)) }
+        c.clientCloses()
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.bytes == PerSide(client: 400, server: 150))
+        #expect(r.retransmittedSegments == PerSide(client: 0, server: 0))
+        #expect(r.missedBytes == PerSide(client: 0, server: 0))
+        #expect(r.close.kind == .fin && r.timeWait?.holder == .client)
+        #expect(r.zeekOriginatorBytes == 400 && r.zeekResponderBytes == 150)
+    }
+}
+
+// MARK: - Mid-stream
+
+@Suite struct MidStream {
+    /// Ports would make 5000 the server; the request line says otherwise.
+    @Test func httpRequestDecidesTheClient() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 5000), server: ("10.0.0.2", 8080), start: t0)
+        c.exchange(request: "GET / HTTP/1.1\r\n\r\n", response: "HTTP/1.1 204 No Content\r\n\r\n")
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.client.description == "10.0.0.1:5000")
+        #expect(r.clientEvidence == "http_request")
+        #expect(r.midStream)
+        #expect(r.handshake == nil)
+    }
+
+    @Test func synAckWithoutSynDecidesTheClient() throws {
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        c.fromServer([.syn, .ack])
+        c.fromClient(.ack)
+        let r = try #require(analyze(c).connections.first)
+        #expect(r.client.description == "10.0.0.1:40000" && r.clientEvidence == "syn_ack" && r.midStream)
+        #expect(r.zeekHistory.hasPrefix("^h"))
+    }
+}
+
+// MARK: - Memory follows live connections
+
+@Suite struct BoundedTracking {
+    @Test func idleConnectionsAreReportedAfterTheTimeout() throws {
+        var quiet = established()
+        quiet.step = 1_000_000
+        var busy = TCPConversation(client: ("10.0.0.9", 40009), server: ("10.0.0.2", 80), start: t0 + 20_000_000_000)
+        busy.handshake()
+        var settings = FlowSettings()
+        settings.idleTimeoutSeconds = 10
+        let report = analyze([quiet, busy], settings: settings)
+        #expect(report.capture.tracking.idleTimeouts == 1)
+        #expect(report.connections.first?.close.trackingEnded == "idle_timeout")
+    }
+
+    @Test func maxConnectionsEvictsTheLeastRecentlyActive() throws {
+        var conversations: [TCPConversation] = []
+        for i in 0..<25 {
+            var c = TCPConversation(client: ("10.0.1.\(i)", 40000), server: ("10.0.0.2", 80), start: t0 + Int64(i) * 1_000_000)
+            c.handshake()
+            conversations.append(c)
+        }
+        var settings = FlowSettings()
+        settings.maxConnections = 10
+        let report = analyze(conversations, settings: settings)
+        #expect(report.connections.count == 25)
+        #expect(report.capture.tracking.evictions >= 15)
+        #expect(report.capture.tracking.peakLiveConnections <= 10)
+        #expect(report.connections.filter { $0.close.trackingEnded == "evicted" }.count == report.capture.tracking.evictions)
+    }
+
+    /// 3,000 short connections over 300 s, about one every 100 ms: tracked
+    /// connections stay near those of the last few seconds, not the capture's.
+    @Test func liveConnectionsStayBoundedOverALongCapture() throws {
+        var analyzer = Analyzer()
+        var reported = 0
+        for i in 0..<3000 {
+            var c = TCPConversation(client: ("10.1.0.1", UInt16(32768 + i)), server: ("10.0.0.2", 80),
+                                    start: t0 + Int64(i) * 100_000_000)
+            c.handshake()
+            c.exchange(request: "GET / HTTP/1.1\r\n\r\n", response: "HTTP/1.1 204 No Content\r\n\r\n")
+            c.clientCloses()
+            for f in c.frames {
+                f.bytes.withUnsafeBytes { analyzer.ingest($0, wireLength: f.bytes.count, linkType: .ethernet, timestamp: f.timestamp) }
+            }
+            #expect(analyzer.liveConnections <= 70, "connection \(i)")
+        }
+        let report = analyzer.finish()
+        reported = report.connections.count
+        #expect(reported == 3000)
+        #expect(report.capture.tracking.peakLiveConnections <= 70)
+        // 60 s of TIME_WAIT at 10 closes per second: about 600 held at once.
+        #expect(report.capture.timeWaitHosts.count == 1)
+        let host = try #require(report.capture.timeWaitHosts.first)
+        #expect(host.host.description == "10.1.0.1")
+        #expect(host.connections == 3000)
+        #expect(host.peak == 600)
+    }
+}
