@@ -20,11 +20,77 @@ import Testing
             var resp_h: String?
             var resp_p: Int?
             var proto: String?
+            var conn_state: String?
+            var history: String?
+            var missed_bytes: Int?
+            var orig_bytes: Int?
+            var resp_bytes: Int?
+        }
+        struct RSTBehavior: Decodable {
+            var conn_state: String
+            var history: String
         }
         var trace: String
         var connections: [Connection]?
         var connection_ids_stated: [Connection]?
         var packets_total_in_original: Int?
+        var rst_behavior: RSTBehavior?
+    }
+
+    static func expected(_ corpus: URL, _ trace: String) -> Stated? {
+        let name = trace.replacingOccurrences(of: ".pcapng", with: ".json").replacingOccurrences(of: ".pcap", with: ".json")
+        let url = corpus.appendingPathComponent("expected").appendingPathComponent(name)
+        return try? JSONDecoder().decode(Stated.self, from: Data(contentsOf: url))
+    }
+
+    static func traces(_ corpus: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: corpus.appendingPathComponent("traces").path)
+            .filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
+    }
+
+    /// Differences from Zeek kept on purpose, with the reason (see README). None today.
+    static let knownDifferences: Set<String> = []
+
+    /// Zeek's conn_state, history and sequence-derived byte counts, for every
+    /// connection a Zeek baseline states.
+    @Test(.enabled(if: corpus != nil, "../shared/corpus not found: Zeek conformance skipped (set POOLSCOPE_CORPUS to run it)"))
+    func zeekConnStateAndHistoryMatchTheBaselines() throws {
+        let corpus = try #require(Self.corpus)
+        var facts = 0, agree = 0
+        var differences: [String] = []
+        for trace in try Self.traces(corpus) {
+            guard let expected = Self.expected(corpus, trace) else { continue }
+            let report = try CaptureRun.analyzeFiles([corpus.appendingPathComponent("traces/\(trace)").path])
+            func compare(_ what: String, _ ours: String?, _ theirs: String?, _ label: String) {
+                guard let theirs else { return }
+                facts += 1
+                if ours == theirs { agree += 1; return }
+                let line = "\(trace) \(label): \(what) \(ours ?? "none") != zeek \(theirs)"
+                if !Self.knownDifferences.contains(line) { differences.append(line) }
+            }
+            for c in expected.connections ?? [] where (c.proto ?? "tcp") == "tcp" && c.conn_state != nil {
+                guard let oh = c.orig_h, let op = c.orig_p, let rh = c.resp_h, let rp = c.resp_p else { continue }
+                let label = "\(oh):\(op) -> \(rh):\(rp)"
+                let ours = report.connections.first {
+                    ($0.client.address.description == oh && Int($0.client.port) == op && $0.server.address.description == rh && Int($0.server.port) == rp)
+                        || ($0.client.address.description == rh && Int($0.client.port) == rp && $0.server.address.description == oh && Int($0.server.port) == op)
+                }
+                compare("conn_state", ours?.zeekConnState, c.conn_state, label)
+                compare("history", ours?.zeekHistory, c.history, label)
+                compare("missed_bytes", ours.map { String($0.zeekMissedBytes) }, c.missed_bytes.map(String.init), label)
+                compare("orig_bytes", ours.map { String($0.zeekOriginatorBytes) }, c.orig_bytes.map(String.init), label)
+                compare("resp_bytes", ours.map { String($0.zeekResponderBytes) }, c.resp_bytes.map(String.init), label)
+            }
+            if let rst = expected.rst_behavior {
+                let only = report.connections.count == 1 ? report.connections.first : nil
+                compare("conn_state", only?.zeekConnState, rst.conn_state, "the connection")
+                compare("history", only?.zeekHistory, rst.history, "the connection")
+            }
+        }
+        print("zeek conformance: \(agree)/\(facts) conn_state, history and byte facts agree (\(Self.knownDifferences.count) known differences)")
+        for d in differences { print("  difference: \(d)") }
+        #expect(facts >= 180)
+        #expect(differences.isEmpty)
     }
 
     @Test(.enabled(if: corpus != nil, "../shared/corpus not found: conformance skipped (set POOLSCOPE_CORPUS to run it)"))
