@@ -87,6 +87,24 @@ func main() {
 
 	client := http.DefaultClient
 	switch *scenario {
+	case "client-idle-timeout":
+		// IdleConnTimeout 500 ms: the client closes its idle connection itself.
+		client = &http.Client{Transport: &http.Transport{IdleConnTimeout: 500 * time.Millisecond}}
+		get(client, *base+"/?size=1000", "first")
+		get(client, *base+"/?size=1000", "reused")
+		time.Sleep(1500 * time.Millisecond)
+	case "server-idle-timeout":
+		// The server's IdleTimeout (500 ms) is shorter than the client's (90 s).
+		get(client, *base+"/?size=1000", "first")
+		time.Sleep(1500 * time.Millisecond)
+		get(client, *base+"/?size=1000", "after-server-closed")
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	case "keepalive-disabled":
+		// DisableKeepAlives: every request says "Connection: close".
+		client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		for i := 0; i < 3; i++ {
+			get(client, *base+"/?size=700", "sequential")
+		}
 	case "default-pool":
 		concurrent(client, 3, *base+"/slow?ms=150&size=2048", "concurrent-1")
 		time.Sleep(500 * time.Millisecond)

@@ -12,7 +12,7 @@
 # tcpdump runs with --immediate-mode: without it, packets still in the kernel's
 # ring when it is stopped are lost ("20 received by filter, 0 captured"); and
 # with a 32 MiB buffer (-B): with the default, -i any dropped packets here.
-# Needs: tcpdump, golang-go, curl, python3; dumpcap (tshark) for pcapng.
+# Needs: tcpdump, golang-go, curl, python3, iproute2 (ss), nftables; dumpcap (tshark) for pcapng.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fixtures=${FIXTURES_DIR:-$(dirname "$here")}   # FIXTURES_DIR: record elsewhere (to try the script)
@@ -24,9 +24,11 @@ for tool in tcpdump go curl python3; do
 done
 (cd "$here" && go build -o "$work/server" server.go && go build -o "$work/client" client.go)
 
-# start_server ADDR -> sets server_pid; waits until it listens
+# start_server ADDR [SERVER-FLAGS...] -> sets server_pid; waits until it listens
 start_server() {
-  "$work/server" -addr "$1" -truth "$work/server-truth.json" > "$work/server.out" 2>&1 &
+  local addr=$1; shift
+  echo '[]' > "$work/server-truth.json"
+  "$work/server" -addr "$addr" -truth "$work/server-truth.json" "$@" > "$work/server.out" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do grep -q ready "$work/server.out" 2>/dev/null && return; sleep 0.05; done
   echo "record.sh: server did not start" >&2; exit 1
@@ -46,11 +48,17 @@ start_capture() {
   echo "record.sh: capture did not start: $(cat "$work/cap.err")" >&2; exit 1
 }
 
+# snapshot_time_wait PORT: the kernel's own TIME_WAIT sockets on the port, now.
+snapshot_time_wait() {
+  ss -tanH state time-wait | awk -v p=":$1" '$(NF-1) ~ p"$" || $NF ~ p"$" {printf "%s %s\n", $(NF-1), $NF}' > "$work/tw.txt"
+}
+
 stop_all() {
   # Let the last ACKs reach the capture (TPACKET_V3 hands packets over in blocks).
   sleep 1.2
   kill -INT "$capture_pid"; wait "$capture_pid" || true
-  kill -TERM "$server_pid"; wait "$server_pid" || true
+  if [ -n "${server_pid:-}" ]; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
+  server_pid=
   # A fixture with kernel drops would not match its truth: refuse it.
   if grep -E '^[1-9][0-9]* packets dropped|dropped: [1-9]' "$work/cap.err"; then
     echo "record.sh: the kernel dropped packets; fixture rejected" >&2; exit 1
@@ -59,17 +67,26 @@ stop_all() {
 
 # write_truth NAME FILE DESCRIPTION SERVER_IP SERVER_PORT LINK PRECISION CLIENT_JSON
 write_truth() {
-  python3 - "$@" "$work/server-truth.json" <<'PY'
+  [ -f "$work/tw.txt" ] || : > "$work/tw.txt"
+  python3 - "$@" "$work/server-truth.json" "$work/tw.txt" <<'PY'
 import json, subprocess, sys
-name, capfile, description, ip, port, link, precision, client_json, server_json = sys.argv[1:10]
+name, capfile, description, ip, port, link, precision, client_json, server_json, tw_txt = sys.argv[1:11]
 client = json.load(open(client_json))
 server = json.load(open(server_json))
+# The kernel's TIME_WAIT sockets right after the client ran (ss -tan), unless the client took its own.
+time_wait = client.pop("time_wait_sockets", None)
+if time_wait is None:
+    time_wait = [{"local": l.split()[0], "peer": l.split()[1]} for l in open(tw_txt) if l.strip()]
 packets = len(subprocess.run(["tcpdump", "-nr", capfile], capture_output=True, text=True).stdout.splitlines())
-ports = []
+# A connection is a distinct local port, or the client's own connection number
+# where it gives one (the same port can carry two connections: port reuse).
+conns = []
 for r in client["requests"]:
-    if r["local_port"] not in ports:
-        ports.append(r["local_port"])
-per_conn = {str(p): sum(1 for r in client["requests"] if r["local_port"] == p) for p in ports}
+    key = (r.get("connection"), r["local_port"])
+    if key not in conns:
+        conns.append(key)
+ports = [p for _, p in conns]
+per_conn = {str(p): sum(1 for r in client["requests"] if r["local_port"] == p) for p in dict.fromkeys(ports)}
 truth = {
     "scenario": name,
     "description": description,
@@ -78,26 +95,50 @@ truth = {
     "server": {"ip": ip, "port": int(port)},
     "client_view": client,
     "server_view": server,
-    "expected": {"connections": len(ports), "client_ports": sorted(ports),
+    "ss_time_wait": time_wait,
+    "expected": {"connections": len(conns), "client_ports": sorted(ports),
                  "requests_per_connection": per_conn},
 }
 json.dump(truth, open(capfile.rsplit(".", 1)[0] + ".truth.json", "w"), indent=2)
 open(capfile.rsplit(".", 1)[0] + ".truth.json", "a").write("\n")
-print(f"{name}: {packets} packets, {len(ports)} connections")
+print(f"{name}: {packets} packets, {len(conns)} connections")
 PY
 }
 
-# begin_scenario NAME KIND HOST PORT: starts the server and the capture; sets
-# capfile (the fixture's path) and base (the server's URL).
+# begin_scenario NAME KIND HOST PORT [SERVER-FLAGS... | none]: starts the
+# server (unless "none") and the capture; sets capfile and base (the URL).
 begin_scenario() {
   local name=$1 kind=$2 host=$3 port=$4 ext=pcap
+  shift 4
   [ "$kind" = pcapng ] && ext=pcapng
   local addr=$host:$port url_host=$host
   [[ $host == *:* ]] && { addr="[$host]:$port"; url_host="[$host]"; }
   capfile="$fixtures/$name.$ext"
   base="http://$url_host:$port"
-  start_server "$addr"
+  rm -f "$work/tw.txt"
+  if [ "${1:-}" = none ]; then echo '[]' > "$work/server-truth.json"; else start_server "$addr" "$@"; fi
   start_capture "$kind" "$capfile" "tcp port $port"
+}
+
+# go_lifecycle NAME PORT CLIENT-SCENARIO DESCRIPTION [SERVER-FLAGS...]
+go_lifecycle() {
+  local name=$1 port=$2 scenario=$3 description=$4
+  shift 4
+  begin_scenario "$name" lo 127.0.0.1 "$port" "$@"
+  "$work/client" -scenario "$scenario" -base "$base" -truth "$work/client.json"
+  snapshot_time_wait "$port"
+  stop_all
+  write_truth "$name" "$capfile" "$description" 127.0.0.1 "$port" lo micro "$work/client.json"
+}
+
+# py_lifecycle NAME PORT SCENARIO DESCRIPTION [none]: lifecycle.py's raw-socket clients.
+py_lifecycle() {
+  local name=$1 port=$2 scenario=$3 description=$4
+  shift 4
+  begin_scenario "$name" lo 127.0.0.1 "$port" "$@"
+  python3 "$here/lifecycle.py" "$scenario" 127.0.0.1 "$port" > "$work/client.json"
+  stop_all
+  write_truth "$name" "$capfile" "$description" 127.0.0.1 "$port" lo micro "$work/client.json"
 }
 
 # go_pool NAME KIND HOST PORT: the problem statement's Go default-Transport run.
@@ -135,7 +176,8 @@ PY
 }
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng
+  go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse)
 for s in "${scenarios[@]}"; do
   case $s in
     go-default-pool)       go_pool "$s" lo 127.0.0.1 18080 ;;
@@ -143,6 +185,19 @@ for s in "${scenarios[@]}"; do
     curl-keepalive-nano)   curl_several "$s" lo-nano 127.0.0.1 18082 ;;
     curl-keepalive-ipv6)   curl_several "$s" lo ::1 18083 ;;
     curl-keepalive-pcapng) curl_several "$s" pcapng 127.0.0.1 18084 ;;
+    go-client-idle-timeout) go_lifecycle "$s" 18085 client-idle-timeout \
+      "Go client, IdleConnTimeout 500 ms: 2 requests on one connection, then the client closes it idle" ;;
+    go-server-idle-timeout) go_lifecycle "$s" 18086 server-idle-timeout \
+      "Go server IdleTimeout 500 ms: the server closes the idle connection; the next request opens another" \
+      -idle-timeout 500ms ;;
+    go-keepalive-disabled) go_lifecycle "$s" 18087 keepalive-disabled \
+      "Go client DisableKeepAlives: 3 requests with Connection: close, 3 connections" ;;
+    py-rst-linger) py_lifecycle "$s" 18088 rst-linger "Python socket: one request, then close() with SO_LINGER 0 (RST)" ;;
+    py-refused) py_lifecycle "$s" 18089 refused "Python socket: connect to a port with no listener (RST, ECONNREFUSED)" none ;;
+    py-simultaneous-close) py_lifecycle "$s" 18090 simultaneous \
+      "Python sockets: both ends shut down while nftables drops FINs; the retransmitted FINs cross" none ;;
+    py-port-reuse) py_lifecycle "$s" 18091 port-reuse \
+      "Python socket: request and close (client TIME_WAIT), then reconnect from the same local port 1.5 s later" ;;
     *) echo "record.sh: unknown scenario $s" >&2; exit 2 ;;
   esac
 done

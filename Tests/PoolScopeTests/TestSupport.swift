@@ -77,7 +77,8 @@ func runPoolscope(_ arguments: [String], stdin: Data? = nil, environment: [Strin
 struct Truth: Decodable {
     struct Capture: Decodable { var file: String; var link_type: String; var packets: Int; var timestamp_precision: String }
     struct Server: Decodable { var ip: String; var port: Int }
-    struct Request: Decodable { var n: Int; var local_port: Int; var status: Int; var reused: Bool?; var num_connects: Int? }
+    struct Request: Decodable { var n: Int; var local_port: Int; var status: Int; var reused: Bool?; var num_connects: Int?; var connection: Int? }
+    struct TimeWaitSocket: Decodable { var local: String; var peer: String }
     struct ClientView: Decodable { var client: String; var requests: [Request] }
     struct ServerConnection: Decodable { var client_port: Int; var bytes_in: Int; var bytes_out: Int; var requests: Int }
     struct Expected: Decodable { var connections: Int; var client_ports: [Int]; var requests_per_connection: [String: Int] }
@@ -87,6 +88,8 @@ struct Truth: Decodable {
     var client_view: ClientView
     var server_view: [ServerConnection]
     var expected: Expected
+    /// `ss -tan state time-wait` right after the client ran (lifecycle fixtures).
+    var ss_time_wait: [TimeWaitSocket]?
 
     static func load(_ scenario: String) throws -> Truth {
         let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixture("\(scenario).truth.json")))
