@@ -11,6 +11,8 @@ public struct Analyzer {
     private var flows: FlowTracker
     private var summary = CaptureSummary()
     private var records: [ConnectionRecord] = []
+    /// For whole-capture reports: where each connection's record is, to settle reuse later.
+    private var recordIndex: [Int: Int] = [:]
     /// When set, finished connections go here as they finish (NDJSON) and the
     /// report's `connections` stays empty: memory then follows live connections only.
     private let onConnection: ((ConnectionRecord) -> Void)?
@@ -42,6 +44,7 @@ public struct Analyzer {
             if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
             flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
             if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+            if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         case .undecoded(let reason):
             summary.undecoded.record(reason)
         }
@@ -65,7 +68,20 @@ public struct Analyzer {
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {
-            records.append(contentsOf: finished)
+            for record in finished {
+                recordIndex[record.id] = records.count
+                records.append(record)
+            }
+        }
+    }
+
+    /// A reported connection's TIME_WAIT was cut short by a new SYN (whole-capture
+    /// reports only; streamed records carry the reuse on the new connection).
+    private mutating func settleReuses(_ events: [PortReuseEvent]) {
+        guard onConnection == nil else { return }
+        for event in events {
+            guard let i = recordIndex[event.previousID], records[i].timeWait != nil else { continue }
+            records[i].timeWait!.reusedAt = event.at
         }
     }
 
@@ -76,8 +92,16 @@ public struct Analyzer {
             summary.last = CaptureTime(nanoseconds: lastTime)
         }
         summary.nanosecondTimestamps = subMicrosecond
-        flows.finish(captureEnd: summary.last ?? CaptureTime(nanoseconds: 0))
+        let captureEnd = summary.last ?? CaptureTime(nanoseconds: 0)
+        flows.finish(captureEnd: captureEnd)
         deliver(flows.drainFinished())
+        settleReuses(flows.drainReuses())
+        // Whole-capture reports know the end: settle each TIME_WAIT's running flag.
+        for i in records.indices where records[i].timeWait != nil {
+            let tw = records[i].timeWait!
+            records[i].timeWait!.runningAtCaptureEnd = tw.reusedAt == nil && tw.end > captureEnd
+        }
+        recordIndex = [:]
         summary.tracking = flows.stats
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
         summary.timeWaitHosts = flows.timeWaitLedger.loads()

@@ -94,28 +94,57 @@ struct OutputOptions: ParsableArguments {
     }
 
     /// Opens the destination (stdout or -o FILE); an unwritable file is exit 1.
-    func open() throws -> FileHandle {
-        guard let output, output != "-" else { return FileHandle.standardOutput }
+    func open() throws -> BufferedOutput {
+        guard let output, output != "-" else { return BufferedOutput(FileHandle.standardOutput) }
         guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
             Diagnostics.error("\(output): cannot write report")
             throw ExitCode.inputFault
         }
-        return handle
+        return BufferedOutput(handle)
     }
 
     /// For NDJSON: a sink that writes each finished connection as one line.
-    func connectionSink(_ handle: FileHandle, nanoseconds: Bool = false) -> ((ConnectionRecord) -> Void)? {
+    /// Lines are buffered (64 KiB) unless `flushEachRecord` (live capture).
+    func connectionSink(_ output: BufferedOutput, flushEachRecord: Bool = false) -> ((ConnectionRecord) -> Void)? {
         guard format == .ndjson else { return nil }
         return { record in
             // Each record's times to the nanosecond when they have sub-microsecond digits.
-            let ns = nanoseconds || [record.start, record.end].contains { $0.nanoseconds % 1000 != 0 }
-            handle.write(Data(JSONReport.record(record, nanoseconds: ns).utf8))
+            let ns = [record.start, record.end].contains { $0.nanoseconds % 1000 != 0 }
+            output.write(JSONReport.record(record, nanoseconds: ns))
+            if flushEachRecord { output.flush() }
         }
     }
 
-    /// Writes the report (for NDJSON: its closing capture record).
-    func write(_ report: Report, to handle: FileHandle) {
-        handle.write(Data(render(report).utf8))
+    /// Writes the report (for NDJSON: its closing capture record) and flushes.
+    func write(_ report: Report, to output: BufferedOutput) {
+        if format == .json {
+            JSONReport.render(report) { output.write($0) }
+        } else {
+            output.write(render(report))
+        }
+        output.flush()
+    }
+}
+
+/// Report output, written in 64 KiB pieces rather than a system call per line.
+final class BufferedOutput {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+
+    init(_ handle: FileHandle) {
+        self.handle = handle
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        handle.write(Data(buffer))
+        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -67,7 +67,7 @@ extension PoolScopeCommand {
             do {
                 report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
                                               flowSettings: analysis.flowSettings,
-                                              onConnection: output.connectionSink(destination)) {
+                                              onConnection: output.connectionSink(destination, flushEachRecord: true)) {
                     FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
                 }
             } catch {

@@ -6,19 +6,29 @@ import TCPFlows
 public enum JSONReport {
     /// The whole report as one JSON document (one line, newline-terminated).
     public static func render(_ report: Report) -> String {
-        var json = JSONText(reservingCapacity: 1024 + 400 * report.connections.count)
-        json.beginObject()
-        json.field("schema", Report.schema)
-        writeCapture(report.capture, into: &json)
-        json.beginArray("connections")
-        for connection in report.connections {
+        var text = ""
+        render(report) { text += $0 }
+        return text
+    }
+
+    /// The same document in pieces (one per connection), so a large report is
+    /// written as it is made rather than held whole.
+    public static func render(_ report: Report, to write: (String) -> Void) {
+        var head = JSONText()
+        head.beginObject()
+        head.field("schema", Report.schema)
+        writeCapture(report.capture, into: &head)
+        head.beginArray("connections")
+        write(head.text)
+        let ns = report.capture.nanosecondTimestamps
+        for (i, connection) in report.connections.enumerated() {
+            var json = JSONText(reservingCapacity: 2048)
             json.beginObject()
-            writeConnectionFields(connection, nanoseconds: report.capture.nanosecondTimestamps, into: &json)
+            writeConnectionFields(connection, nanoseconds: ns, into: &json)
             json.endObject()
+            write(i == 0 ? json.text : "," + json.text)
         }
-        json.endArray()
-        json.endObject()
-        return json.text + "\n"
+        write("]}\n")
     }
 
     /// One connection as a standalone NDJSON record.

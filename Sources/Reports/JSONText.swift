@@ -43,11 +43,13 @@ public struct JSONText {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// Keys are PoolScope's own ASCII names: no escaping needed.
     @inline(__always)
     private mutating func key(_ k: String) {
         separator()
-        appendQuoted(k)
-        bytes.append(UInt8(ascii: ":"))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: k.utf8)
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
     public mutating func field(_ k: String, _ v: String?) {
@@ -155,6 +157,12 @@ public struct JSONText {
 
     private mutating func appendQuoted(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings (addresses, names) need no escaping: copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): appendRaw("\\\"")

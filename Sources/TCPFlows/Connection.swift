@@ -50,13 +50,8 @@ public struct Connection: Sendable {
     public private(set) var clientSide = SideTrack()
     public private(set) var serverSide = SideTrack()
     public private(set) var zeek: ZeekConnState
-    public private(set) var handshakeAckTime: CaptureTime?
-    /// The second FIN's sender had not acknowledged the first FIN when it sent its own.
-    public private(set) var simultaneousClose = false
-    public private(set) var resetPhase: ResetPhase?
-    public private(set) var firstResetFromClient: Bool?
+    private var events = Events()
     public var portReuse: PortReuseRecord?
-    private var sawPayload = false
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id
@@ -107,30 +102,41 @@ public struct Connection: Sendable {
         return segment.source != client || segment.sequenceNumber != clientSide.isn
     }
 
-    private subscript(side direction: Direction) -> SideTrack {
-        get { direction == .clientToServer ? clientSide : serverSide }
-        set { if direction == .clientToServer { clientSide = newValue } else { serverSide = newValue } }
-    }
-
     // MARK: - Per segment
 
     /// Accounts one segment of this connection.
     public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
-        if clientEvidence == .ports && !sawPayload && segment.payload.count > 0 { decideRolesFromPayload(segment) }
+        if clientEvidence == .ports && !events.sawPayload && segment.payload.count > 0 { decideRolesFromPayload(segment) }
         let direction = direction(of: segment)
         let flags = segment.flags
-        let syn = flags.contains(.syn), ack = flags.contains(.ack), fin = flags.contains(.fin), rst = flags.contains(.rst)
         if time > end { end = time }
-        zeek.process(fromClient: direction == .clientToServer, flags: .init(syn: syn, ack: ack, fin: fin, rst: rst),
+        zeek.process(fromClient: direction == .clientToServer,
+                     flags: .init(syn: flags.contains(.syn), ack: flags.contains(.ack), fin: flags.contains(.fin), rst: flags.contains(.rst)),
                      sequence: segment.sequenceNumber, acknowledgment: segment.acknowledgmentNumber,
                      payloadLength: segment.payloadLength, capturedLength: segment.payload.count, window: segment.window)
-
-        var sender = self[side: direction]
-        var receiver = self[side: direction.reversed]
-        defer {
-            self[side: direction] = sender
-            self[side: direction.reversed] = receiver
+        // The two sides are distinct stored properties: both are mutated in
+        // place (copying them out and back cost more than the rest of the packet).
+        if direction == .clientToServer {
+            Self.apply(segment, at: time, fromClient: true, midStream: midStream, sender: &clientSide, receiver: &serverSide, events: &events)
+        } else {
+            Self.apply(segment, at: time, fromClient: false, midStream: midStream, sender: &serverSide, receiver: &clientSide, events: &events)
         }
+    }
+
+    /// Connection-level facts the per-segment step records.
+    struct Events: Sendable {
+        var handshakeAckTime: CaptureTime?
+        /// The second FIN's sender had not acknowledged the first FIN when it sent its own.
+        var simultaneousClose = false
+        var resetPhase: ResetPhase?
+        var firstResetFromClient: Bool?
+        var sawPayload = false
+    }
+
+    private static func apply(_ segment: TCPSegment, at time: CaptureTime, fromClient: Bool, midStream: Bool,
+                              sender: inout SideTrack, receiver: inout SideTrack, events: inout Events) {
+        let flags = segment.flags
+        let syn = flags.contains(.syn), ack = flags.contains(.ack), fin = flags.contains(.fin), rst = flags.contains(.rst)
         sender.packets += 1
         sender.lastTime = time
 
@@ -139,10 +145,10 @@ public struct Connection: Sendable {
         if ack && !rst {
             sender.noteAck(segment.acknowledgmentNumber)
             // The handshake's third segment: the client acknowledges the SYN/ACK.
-            if !syn && direction == .clientToServer && handshakeAckTime == nil, let serverISN = receiver.isn,
+            if !syn && fromClient && events.handshakeAckTime == nil, let serverISN = receiver.isn,
                segment.acknowledgmentNumber == serverISN &+ 1 {
-                handshakeAckTime = time
-                sender.state = sender.state == .synSent ? .established : sender.state
+                events.handshakeAckTime = time
+                if sender.state == .synSent { sender.state = .established }
                 if receiver.state == .synReceived { receiver.state = .established }
             }
             // An acknowledgment of the peer's FIN moves both ends along.
@@ -165,7 +171,7 @@ public struct Connection: Sendable {
         }
 
         if !rst && segment.payloadLength > 0 {
-            sawPayload = true
+            events.sawPayload = true
             let first = syn ? segment.sequenceNumber &+ 1 : segment.sequenceNumber
             sender.accountPayload(start: first, length: segment.payloadLength, at: time)
         }
@@ -173,7 +179,7 @@ public struct Connection: Sendable {
         if fin && !rst && sender.finTime == nil {
             sender.finTime = time
             sender.finSequence = segment.sequenceNumber &+ UInt32(truncatingIfNeeded: segment.payloadLength) &+ (syn ? 1 : 0)
-            if receiver.finTime != nil && sender.ackedPeerFinTime == nil { simultaneousClose = true }
+            if receiver.finTime != nil && sender.ackedPeerFinTime == nil { events.simultaneousClose = true }
             switch sender.state {
             case .closeWait: sender.state = .lastAck
             case .closing, .timeWait, .lastAck, .closed, .finWait2: break
@@ -183,25 +189,24 @@ public struct Connection: Sendable {
 
         if rst && sender.rstTime == nil && receiver.rstTime == nil {
             sender.rstTime = time
-            firstResetFromClient = direction == .clientToServer
-            let established = handshakeAckTime != nil || midStream || clientSide.state == .established
-            if !established && serverSide.isn == nil {
-                resetPhase = .handshake
-            } else if !established {
-                resetPhase = .handshake
+            events.firstResetFromClient = fromClient
+            let clientState = fromClient ? sender.state : receiver.state
+            let established = events.handshakeAckTime != nil || midStream || clientState == .established
+            if !established {
+                events.resetPhase = .handshake
             } else if sender.finTime != nil || receiver.finTime != nil {
-                resetPhase = .afterFin
+                events.resetPhase = .afterFin
             } else if sender.allAcknowledged(byPeer: receiver) && receiver.allAcknowledged(byPeer: sender) {
-                resetPhase = .idle
+                events.resetPhase = .idle
             } else {
-                resetPhase = .open
+                events.resetPhase = .open
             }
             sender.state = .closed
             receiver.state = .closed
         }
     }
 
-    private mutating func noteSyn(_ segment: TCPSegment, ack: Bool, sender: inout SideTrack, at time: CaptureTime) {
+    private static func noteSyn(_ segment: TCPSegment, ack: Bool, sender: inout SideTrack, at time: CaptureTime) {
         if sender.isn == nil {
             sender.isn = segment.sequenceNumber
             sender.startSequence(afterSYN: segment.sequenceNumber)
@@ -254,7 +259,7 @@ public struct Connection: Sendable {
         var handshake: HandshakeRecord?
         if clientSide.synTime != nil || serverSide.synTime != nil {
             handshake = HandshakeRecord(
-                syn: clientSide.synTime, synAck: serverSide.synTime, ack: handshakeAckTime,
+                syn: clientSide.synTime, synAck: serverSide.synTime, ack: events.handshakeAckTime,
                 synRetransmits: clientSide.synRetransmits, synAckRetransmits: serverSide.synRetransmits,
                 clientOptions: clientSide.options, serverOptions: serverSide.options)
         }
@@ -276,16 +281,16 @@ public struct Connection: Sendable {
     func closeRecord(trackingEnded: String) -> CloseRecord {
         let clientFin = clientSide.finTime, serverFin = serverSide.finTime
         if let clientFin, let serverFin {
-            let initiator: CloseInitiator = simultaneousClose ? .simultaneous : (clientFin <= serverFin ? .client : .server)
+            let initiator: CloseInitiator = events.simultaneousClose ? .simultaneous : (clientFin <= serverFin ? .client : .server)
             return CloseRecord(kind: .fin, initiator: initiator, at: min(clientFin, serverFin))
         }
-        if let fromClient = firstResetFromClient {
+        if let fromClient = events.firstResetFromClient {
             let at = fromClient ? clientSide.rstTime : serverSide.rstTime
             // A SYN answered only by the server's RST: the port was closed.
-            if !fromClient && clientSide.isn != nil && serverSide.isn == nil && handshakeAckTime == nil {
+            if !fromClient && clientSide.isn != nil && serverSide.isn == nil && events.handshakeAckTime == nil {
                 return CloseRecord(kind: .refused, initiator: .server, at: at)
             }
-            return CloseRecord(kind: .rst, initiator: fromClient ? .client : .server, at: at, resetPhase: resetPhase)
+            return CloseRecord(kind: .rst, initiator: fromClient ? .client : .server, at: at, resetPhase: events.resetPhase)
         }
         if let clientFin {
             return CloseRecord(kind: .halfClosed, initiator: .client, at: clientFin)

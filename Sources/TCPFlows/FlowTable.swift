@@ -64,13 +64,9 @@ public struct FlowTable<Value> {
 
     /// The value in a slot, for reading and in-place mutation.
     public subscript(slot s: Int) -> Value {
-        get { values[s]! }
-        _modify {
-            // Move the value out so mutation does not copy it (values hold buffers).
-            var v = values[s].take()!
-            defer { values[s] = v }
-            yield &v
-        }
+        _read { yield values[s]! }
+        // In place: moving a large value out and back cost a memmove per packet.
+        _modify { yield &values[s]! }
     }
 
     /// Removes the entry in `slot` and returns its value.

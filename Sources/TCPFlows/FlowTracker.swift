@@ -11,9 +11,12 @@ public struct FlowSettings: Sendable {
     /// At most this many connections are tracked; beyond it the least
     /// recently active are reported and forgotten (counted as evictions).
     public var maxConnections = 1_000_000
-    /// After a connection closes, its late segments (the last ACK, a
-    /// retransmitted FIN) still count for this long. Zeek's tcp_close_delay.
-    public var closeLingerSeconds: Double = 5
+    /// After a connection closes, its late segments (the last ACK, the peer's
+    /// FIN after a RST, a retransmitted FIN) still count for this long, like
+    /// Zeek's tcp_close_delay (5 s there). 1 s keeps every late segment in the
+    /// corpus and the fixtures, and bounds what a fast-closing client leaves
+    /// tracked (at 10,000 closes/s, 5 s held 50,000 finished connections).
+    public var closeLingerSeconds: Double = 1
 
     public init() {}
 }
@@ -31,13 +34,24 @@ public struct FlowTrackingStats: Sendable, Equatable {
     public init() {}
 }
 
+/// A new SYN reused a 4-tuple inside the TIME_WAIT window of an earlier
+/// connection that was already reported.
+public struct PortReuseEvent: Sendable, Equatable {
+    public var previousID: Int
+    public var at: CaptureTime
+}
+
 /// Turns decoded TCP segments into connections and finished records.
 ///
 /// Memory follows live connections: a connection is reported and its state
 /// freed once it has closed (after a short linger for late segments), been
-/// idle past the idle timeout, or been evicted. Closed connections leave a
-/// record behind until their TIME_WAIT window ends, so that a new SYN on the
-/// same 4-tuple is recognised as port reuse (inside the window or not).
+/// idle past the idle timeout, or been evicted. A closed connection leaves a
+/// small tombstone (its id and TIME_WAIT end) until its window ends, so that a
+/// new SYN on the same 4-tuple is recognised as port reuse, inside the window
+/// or not. Records are reported before the capture ends: a record's
+/// `time_wait.running_at_capture_end` then says whether the window was running
+/// when it was reported, and a later reuse arrives as a `PortReuseEvent`
+/// (the Analyzer settles both at the end for whole-capture reports).
 ///
 /// Connections are numbered 1, 2, ... in the order their first packet was seen.
 /// Finished records collect in `finished`; the caller drains them.
@@ -47,9 +61,11 @@ public struct FlowTracker {
     public private(set) var timeWaitLedger = TimeWaitLedger()
     /// Records finished since the last `drainFinished()`.
     public private(set) var finished: [ConnectionRecord] = []
+    /// Reuses of reported connections' 4-tuples inside their TIME_WAIT, since the last drain.
+    public private(set) var reuses: [PortReuseEvent] = []
 
     private var table = FlowTable<Connection>()
-    private var closed = FlowTable<ClosedEntry>(initialCapacity: 256)
+    private var closed = FlowTable<Tombstone>(initialCapacity: 256)
     /// Closed records in expiry order (expiry, key, id); `closedHead` is the next to check.
     private var closedQueue: [(expiry: Int64, key: FlowKey, id: Int)] = []
     private var closedHead = 0
@@ -57,8 +73,11 @@ public struct FlowTracker {
     private var now = Int64.min
     private var nextSweep = Int64.min
 
-    struct ClosedEntry {
-        var record: ConnectionRecord
+    /// What is kept of a reported, closed connection: enough to link a reuse.
+    struct Tombstone {
+        var id: Int
+        /// End of its TIME_WAIT window (Int64.min when nobody held one).
+        var timeWaitEnd: Int64
         var expiry: Int64
     }
 
@@ -76,7 +95,9 @@ public struct FlowTracker {
         let key = FlowKey(segment.source, segment.destination)
         let hash = key.hash64
         if let slot = table.slot(for: key, hash: hash) {
-            if !table[slot: slot].isReusedBy(segment) {
+            // Only a bare SYN can reuse the 4-tuple: check nothing else per packet.
+            let bareSYN = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
+            if !bareSYN || !table[slot: slot].isReusedBy(segment) {
                 table[slot: slot].ingest(segment, at: time)
                 return
             }
@@ -89,11 +110,13 @@ public struct FlowTracker {
                 stats.segmentsAfterClose += 1
                 return
             }
-            var entry = closed.remove(slot: slot)
-            let within = entry.record.timeWait.map { time < $0.end } ?? false
-            if within { entry.record.timeWait?.reusedAt = time }
-            reuse = PortReuseRecord(previousID: entry.record.id, withinTimeWait: within)
-            emit(entry.record, runningAtEnd: false)
+            let tombstone = closed.remove(slot: slot)
+            let within = time.nanoseconds < tombstone.timeWaitEnd
+            if within {
+                reuses.append(PortReuseEvent(previousID: tombstone.id, at: time))
+                timeWaitLedger.noteReuse(id: tombstone.id, at: time)
+            }
+            reuse = PortReuseRecord(previousID: tombstone.id, withinTimeWait: within)
         }
         if table.count >= settings.maxConnections { evict() }
         var connection = Connection(id: nextID, firstSegment: segment, at: time)
@@ -110,6 +133,12 @@ public struct FlowTracker {
         return finished
     }
 
+    /// Takes the reuse events so far.
+    public mutating func drainReuses() -> [PortReuseEvent] {
+        defer { reuses.removeAll() }
+        return reuses
+    }
+
     /// Ends tracking (the capture is over at `captureEnd`) and finishes every
     /// connection and every record still waiting out its TIME_WAIT.
     public mutating func finish(captureEnd: CaptureTime) {
@@ -117,12 +146,7 @@ public struct FlowTracker {
         for slot in table.occupiedSlots {
             finalize(slot: slot, trackingEnded: "capture_end")
         }
-        var waiting: [ConnectionRecord] = []
-        for slot in closed.occupiedSlots { waiting.append(closed.remove(slot: slot).record) }
-        waiting.sort { $0.id < $1.id }
-        for record in waiting {
-            emit(record, runningAtEnd: record.timeWait.map { $0.end > captureEnd } ?? false)
-        }
+        closed = FlowTable<Tombstone>(initialCapacity: 16)
         closedQueue.removeAll()
         closedHead = 0
     }
@@ -133,17 +157,15 @@ public struct FlowTracker {
         let connection = table.remove(slot: slot)
         let record = connection.record(timeWaitSeconds: settings.timeWaitSeconds,
                                        captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
-        guard connection.isClosed else {
-            emit(record, runningAtEnd: false)
-            return
-        }
-        // Keep the record until its TIME_WAIT window (or one 2·MSL after the
+        emit(record, runningAtEnd: record.timeWait.map { $0.end.nanoseconds > now } ?? false)
+        guard connection.isClosed else { return }
+        // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
-        let expiry = record.timeWait?.end.nanoseconds
-            ?? (connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9))
+        let timeWaitEnd = record.timeWait?.end.nanoseconds ?? .min
+        let expiry = record.timeWait != nil ? timeWaitEnd : connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9)
         let key = FlowKey(record.client, record.server)
-        if let old = closed.slot(for: key) { emit(closed.remove(slot: old).record, runningAtEnd: false) }
-        closed.insert(ClosedEntry(record: record, expiry: expiry), for: key)
+        if let old = closed.slot(for: key) { closed.remove(slot: old) }
+        closed.insert(Tombstone(id: record.id, timeWaitEnd: timeWaitEnd, expiry: expiry), for: key)
         closedQueue.append((expiry, key, record.id))
     }
 
@@ -161,10 +183,10 @@ public struct FlowTracker {
         let linger = Int64(settings.closeLingerSeconds * 1e9)
         let idle = Int64(settings.idleTimeoutSeconds * 1e9)
         for slot in table.occupiedSlots {
-            let connection = table[slot: slot]
-            if connection.isClosed {
-                if connection.end.nanoseconds + linger <= now { finalize(slot: slot, trackingEnded: "capture_end") }
-            } else if connection.end.nanoseconds + idle <= now {
+            let (closed, end) = (table[slot: slot].isClosed, table[slot: slot].end.nanoseconds)
+            if closed {
+                if end + linger <= now { finalize(slot: slot, trackingEnded: "capture_end") }
+            } else if end + idle <= now {
                 stats.idleTimeouts += 1
                 finalize(slot: slot, trackingEnded: "idle_timeout")
             }
@@ -172,8 +194,8 @@ public struct FlowTracker {
         while closedHead < closedQueue.count && closedQueue[closedHead].expiry <= now {
             let (_, key, id) = closedQueue[closedHead]
             closedHead += 1
-            if let slot = closed.slot(for: key), closed[slot: slot].record.id == id {
-                emit(closed.remove(slot: slot).record, runningAtEnd: false)
+            if let slot = closed.slot(for: key), closed[slot: slot].id == id {
+                closed.remove(slot: slot)
             }
         }
         if closedHead > 4096 && closedHead * 2 > closedQueue.count {
@@ -196,7 +218,9 @@ public struct FlowTracker {
 /// TIME_WAIT windows per host: how many connections each IP held in
 /// TIME_WAIT at once, over time (what `ss -tan state time-wait` shows).
 public struct TimeWaitLedger: Sendable {
-    private var windows: [IPAddress: [(start: Int64, end: Int64)]] = [:]
+    private var windows: [IPAddress: [(id: Int, start: Int64, end: Int64)]] = [:]
+    /// Windows cut short by a new SYN on the same 4-tuple.
+    private var reusedAt: [Int: Int64] = [:]
 
     public init() {}
 
@@ -209,7 +233,11 @@ public struct TimeWaitLedger: Sendable {
         case .server: hosts = [record.server.address]
         case .both: hosts = [record.client.address, record.server.address]
         }
-        for host in hosts { windows[host, default: []].append((tw.start.nanoseconds, end)) }
+        for host in hosts { windows[host, default: []].append((record.id, tw.start.nanoseconds, end)) }
+    }
+
+    mutating func noteReuse(id: Int, at time: CaptureTime) {
+        reusedAt[id] = time.nanoseconds
     }
 
     /// One host's TIME_WAIT load.
@@ -235,7 +263,7 @@ public struct TimeWaitLedger: Sendable {
         for (host, list) in windows {
             var events: [(Int64, Int)] = []
             events.reserveCapacity(list.count * 2)
-            for w in list { events.append((w.start, 1)); events.append((w.end, -1)) }
+            for w in list { events.append((w.start, 1)); events.append((min(w.end, reusedAt[w.id] ?? .max), -1)) }
             // Ends before starts at the same instant: a reused port is not two at once.
             events.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
             var count = 0, peak = 0, peakAt = events.first?.0 ?? 0

@@ -124,14 +124,37 @@ public struct ZeekConnState: Sendable {
         }
     }
 
+    /// The history string and what it has recorded, per direction.
+    struct HistoryLog: Sendable {
+        var text = ""
+        var seen: UInt32 = 0
+        var missedBytes = 0
+
+        /// Records `code` the first time `bit` is seen in this direction; returns whether it had been seen.
+        mutating func check(_ bit: UInt32, _ code: Character, isOriginator: Bool) -> Bool {
+            let mask = isOriginator ? bit : bit << 16
+            if seen & mask == 0 {
+                seen |= mask
+                add(code, isOriginator: isOriginator)
+                return false
+            }
+            return true
+        }
+
+        mutating func add(_ code: Character, isOriginator: Bool) {
+            text.append(isOriginator ? code : Character(code.lowercased()))
+        }
+    }
+
     /// Which PoolScope side Zeek calls the originator.
     public private(set) var originatorIsClient: Bool
-    public private(set) var history = ""
-    private var historySeen: UInt32 = 0
+    private var log = HistoryLog()
     private var originator = Endpoint()
     private var responder = Endpoint()
+
+    public var history: String { log.text }
     /// Bytes Zeek would count as missed (content gaps).
-    public private(set) var missedBytes = 0
+    public var missedBytes: Int { log.missedBytes }
 
     // Bits of `historySeen`, per direction (responder's shifted by 16).
     private static let synBit: UInt32 = 1, finBit: UInt32 = 2, rstBit: UInt32 = 4, finRstBit: UInt32 = 8
@@ -157,7 +180,7 @@ public struct ZeekConnState: Sendable {
             }
         }
         originatorIsClient = flip ? !sourceIsClient : sourceIsClient
-        if flip { history = "^" }
+        if flip { log.text = "^" }
     }
 
     /// The flag bits the model reads (decoupled from the decoder's types).
@@ -168,22 +191,6 @@ public struct ZeekConnState: Sendable {
         }
     }
 
-    // MARK: - History
-
-    private mutating func checkHistory(_ bit: UInt32, _ code: Character, isOriginator: Bool) -> Bool {
-        let mask = isOriginator ? bit : bit << 16
-        if historySeen & mask == 0 {
-            historySeen |= mask
-            addHistory(code, isOriginator: isOriginator)
-            return false
-        }
-        return true
-    }
-
-    private mutating func addHistory(_ code: Character, isOriginator: Bool) {
-        history.append(isOriginator ? code : Character(code.lowercased()))
-    }
-
     // MARK: - Per segment
 
     /// Feeds one segment, sent by the client (`fromClient`) or the server.
@@ -191,12 +198,19 @@ public struct ZeekConnState: Sendable {
     /// the snaplen cut are, as in Zeek, content never seen (a gap once acked).
     public mutating func process(fromClient: Bool, flags: TCPFlagsView, sequence: UInt32, acknowledgment: UInt32,
                                  payloadLength len: Int, capturedLength: Int, window: UInt16) {
-        let isOriginator = fromClient == originatorIsClient
-        var endpoint = isOriginator ? originator : responder
-        var peer = isOriginator ? responder : originator
-        defer {
-            if isOriginator { originator = endpoint; responder = peer } else { responder = endpoint; originator = peer }
+        // Endpoints and log are distinct stored properties, mutated in place.
+        if fromClient == originatorIsClient {
+            Self.step(isOriginator: true, endpoint: &originator, peer: &responder, log: &log, flags: flags, sequence: sequence,
+                      acknowledgment: acknowledgment, len: len, capturedLength: capturedLength, window: window)
+        } else {
+            Self.step(isOriginator: false, endpoint: &responder, peer: &originator, log: &log, flags: flags, sequence: sequence,
+                      acknowledgment: acknowledgment, len: len, capturedLength: capturedLength, window: window)
         }
+    }
+
+    private static func step(isOriginator: Bool, endpoint: inout Endpoint, peer: inout Endpoint, log: inout HistoryLog,
+                             flags: TCPFlagsView, sequence: UInt32, acknowledgment: UInt32, len: Int, capturedLength: Int,
+                             window: UInt16) {
 
         let segmentLength = SequenceSpace.segmentLength(payload: len, syn: flags.syn, fin: flags.fin, rst: flags.rst)
         let onePast = sequence &+ UInt32(truncatingIfNeeded: segmentLength)
@@ -226,40 +240,40 @@ public struct ZeekConnState: Sendable {
         let bits = (flags.syn ? 1 : 0) + (flags.fin ? 1 : 0) + (flags.rst ? 1 : 0)
         if bits > 1 {
             if flags.fin && flags.rst {
-                _ = checkHistory(Self.finRstBit, "I", isOriginator: isOriginator)
+                _ = log.check(Self.finRstBit, "I", isOriginator: isOriginator)
             } else {
-                _ = checkHistory(Self.multiFlagBit, "Q", isOriginator: isOriginator)
+                _ = log.check(Self.multiFlagBit, "Q", isOriginator: isOriginator)
             }
         } else if bits == 1 {
             if flags.syn {
                 let code: Character = flags.ack ? "H" : "S"
-                if checkHistory(Self.synBit, code, isOriginator: isOriginator) && relativeSeq != endpoint.lastSYN {
-                    addHistory(code, isOriginator: isOriginator)
+                if log.check(Self.synBit, code, isOriginator: isOriginator) && relativeSeq != endpoint.lastSYN {
+                    log.add(code, isOriginator: isOriginator)
                 }
                 endpoint.lastSYN = relativeSeq
             }
             if flags.fin {
                 let finSeq = relativeSeq &+ UInt64(len)
-                if checkHistory(Self.finBit, "F", isOriginator: isOriginator) && finSeq != endpoint.lastFIN {
-                    addHistory("F", isOriginator: isOriginator)
+                if log.check(Self.finBit, "F", isOriginator: isOriginator) && finSeq != endpoint.lastFIN {
+                    log.add("F", isOriginator: isOriginator)
                 }
                 endpoint.lastFIN = finSeq
             }
             if flags.rst {
-                if checkHistory(Self.rstBit, "R", isOriginator: isOriginator) && relativeSeq != endpoint.lastRST {
-                    addHistory("R", isOriginator: isOriginator)
+                if log.check(Self.rstBit, "R", isOriginator: isOriginator) && relativeSeq != endpoint.lastRST {
+                    log.add("R", isOriginator: isOriginator)
                 }
                 endpoint.lastRST = relativeSeq
             }
         } else if len > 0 {
-            _ = checkHistory(Self.dataBit, "D", isOriginator: isOriginator)
+            _ = log.check(Self.dataBit, "D", isOriginator: isOriginator)
         } else if flags.ack {
-            _ = checkHistory(Self.ackBit, "A", isOriginator: isOriginator)
+            _ = log.check(Self.ackBit, "A", isOriginator: isOriginator)
         }
 
         // update_window: a zero window, unless with or after a RST or after the peer's FIN.
         if window == 0 && !flags.rst && peer.state != .closed && endpoint.state != .reset && !flags.syn {
-            if endpoint.zeroWindows.hit() { addHistory("W", isOriginator: isOriginator) }
+            if endpoint.zeroWindows.hit() { log.add("W", isOriginator: isOriginator) }
         }
 
         if flags.fin {
@@ -293,7 +307,7 @@ public struct ZeekConnState: Sendable {
         } else if deltaLast > 0 {
             endpoint.updateLastSeq(onePast)
         } else if len > 0 {
-            if endpoint.retransmits.hit() { addHistory("T", isOriginator: isOriginator) }
+            if endpoint.retransmits.hit() { log.add("T", isOriginator: isOriginator) }
         }
 
         updateStateMachine(&endpoint, &peer, isOriginator: isOriginator, flags: flags, sequence: sequence,
@@ -314,13 +328,13 @@ public struct ZeekConnState: Sendable {
             if peer.finCount > 0 && peer.finRelative > 0 { through = min(through, peer.finRelative - 1) }   // not the FIN's octet
             let missing = peer.acknowledged(through: through)
             if missing > 0 {
-                missedBytes += missing
-                if !flags.fin && !flags.rst && peer.gaps.hit() { addHistory("G", isOriginator: !isOriginator) }
+                log.missedBytes += missing
+                if !flags.fin && !flags.rst && peer.gaps.hit() { log.add("G", isOriginator: !isOriginator) }
             }
         }
     }
 
-    private func relativeSequence(_ e: Endpoint, _ value: UInt32, last: UInt32, wraps: UInt64) -> UInt64 {
+    private static func relativeSequence(_ e: Endpoint, _ value: UInt32, last: UInt32, wraps: UInt64) -> UInt64 {
         var w = wraps
         let d = SequenceSpace.delta(value, last)
         if d < 0 { if w > 0 && value > last { w -= 1 } } else if d > 0 { if value < last { w += 1 } }
@@ -331,7 +345,7 @@ public struct ZeekConnState: Sendable {
         return e.relative(value, wraps: w)
     }
 
-    private mutating func updateStateMachine(_ endpoint: inout Endpoint, _ peer: inout Endpoint, isOriginator: Bool,
+    private static func updateStateMachine(_ endpoint: inout Endpoint, _ peer: inout Endpoint, isOriginator: Bool,
                                              flags: TCPFlagsView, sequence: UInt32, acknowledgment: UInt32, len: Int) {
         switch endpoint.state {
         case .inactive:
@@ -397,7 +411,7 @@ public struct ZeekConnState: Sendable {
         }
         if os == .reset {
             if rInactive {
-                return ZeekConnState.looksLikeSynThenReset(history) ? "RSTOS0" : "OTH"
+                return ZeekConnState.looksLikeSynThenReset(log.text) ? "RSTOS0" : "OTH"
             }
             return "RSTO"
         }

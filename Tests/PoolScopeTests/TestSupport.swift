@@ -27,7 +27,7 @@ enum Paths {
 
     static func write(_ bytes: [UInt8], named name: String, in directory: URL) -> String {
         let url = directory.appendingPathComponent(name)
-        FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
         return url.path
     }
 
