@@ -149,6 +149,16 @@ public enum JSONReport {
             writeOptions("client", h.clientOptions, into: &json)
             writeOptions("server", h.serverOptions, into: &json)
             json.endObject()
+            if let n = h.negotiated {
+                json.beginObject("negotiated")
+                json.field("mss", n.maximumSegmentSize)
+                json.field("window_scaling", n.windowScale != nil)
+                json.field("sack", n.sackPermitted)
+                json.field("timestamps", n.timestamps)
+                json.endObject()
+            } else {
+                json.field("negotiated", nil as String?)
+            }
             json.endObject()
         } else {
             json.field("handshake", nil as String?)

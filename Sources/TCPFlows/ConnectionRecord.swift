@@ -45,6 +45,22 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var clientOptions: HandshakeOptions
     public var serverOptions: HandshakeOptions
 
+    /// What the two offers agree on (RFC 9293 §3.7.1, RFC 7323, RFC 2018): the
+    /// smaller MSS; window scaling, SACK and timestamps only if both offered them.
+    /// Nil until both the SYN and the SYN/ACK were seen.
+    public var negotiated: HandshakeOptions? {
+        guard syn != nil, synAck != nil else { return nil }
+        var n = HandshakeOptions()
+        switch (clientOptions.maximumSegmentSize, serverOptions.maximumSegmentSize) {
+        case let (c?, s?): n.maximumSegmentSize = min(c, s)
+        case let (c, s): n.maximumSegmentSize = c ?? s
+        }
+        if clientOptions.windowScale != nil && serverOptions.windowScale != nil { n.windowScale = serverOptions.windowScale }
+        n.sackPermitted = clientOptions.sackPermitted && serverOptions.sackPermitted
+        n.timestamps = clientOptions.timestamps && serverOptions.timestamps
+        return n
+    }
+
     /// SYN → SYN/ACK, seen from the capture point: the client side's RTT share.
     public var rttClientMilliseconds: Double? {
         guard let syn, let synAck else { return nil }

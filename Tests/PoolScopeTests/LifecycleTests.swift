@@ -52,6 +52,8 @@ func established() -> TCPConversation {
         #expect(h.clientOptions.maximumSegmentSize == 1460 && h.clientOptions.windowScale == 7)
         #expect(h.clientOptions.sackPermitted && h.clientOptions.timestamps)
         #expect(h.synRetransmits == 0)
+        let n = try #require(h.negotiated)
+        #expect(n.maximumSegmentSize == 1460 && n.windowScale == 7 && n.sackPermitted && n.timestamps)
     }
 
     @Test func serverClosesFirst_serverHoldsTimeWait() throws {
