@@ -127,14 +127,8 @@ public enum JSONReport {
         json.field("start", epochNanoseconds: c.start.nanoseconds, nanosecondDigits: ns)
         json.field("end", epochNanoseconds: c.end.nanoseconds, nanosecondDigits: ns)
         json.field("mid_stream", c.midStream)
-        json.beginObject("bytes")
-        json.field("client", c.bytes.client)
-        json.field("server", c.bytes.server)
-        json.endObject()
-        json.beginObject("packets")
-        json.field("client", c.packets.client)
-        json.field("server", c.packets.server)
-        json.endObject()
+        writePerSide("bytes", c.bytes, into: &json)
+        writePerSide("packets", c.packets, into: &json)
         json.field("client_evidence", c.clientEvidence)
         if let h = c.handshake {
             json.beginObject("handshake")
@@ -163,18 +157,9 @@ public enum JSONReport {
         } else {
             json.field("handshake", nil as String?)
         }
-        json.beginObject("retransmitted_segments")
-        json.field("client", c.retransmittedSegments.client)
-        json.field("server", c.retransmittedSegments.server)
-        json.endObject()
-        json.beginObject("out_of_order_segments")
-        json.field("client", c.outOfOrderSegments.client)
-        json.field("server", c.outOfOrderSegments.server)
-        json.endObject()
-        json.beginObject("missed_bytes")
-        json.field("client", c.missedBytes.client)
-        json.field("server", c.missedBytes.server)
-        json.endObject()
+        writePerSide("retransmitted_segments", c.retransmittedSegments, into: &json)
+        writePerSide("out_of_order_segments", c.outOfOrderSegments, into: &json)
+        writePerSide("missed_bytes", c.missedBytes, into: &json)
         json.beginObject("close")
         json.field("kind", c.close.kind.rawValue)
         json.field("initiator", c.close.initiator?.rawValue)
@@ -195,10 +180,7 @@ public enum JSONReport {
         } else {
             json.field("time_wait", nil as String?)
         }
-        json.beginObject("states")
-        json.field("client", c.states.client)
-        json.field("server", c.states.server)
-        json.endObject()
+        writePerSide("states", c.states, into: &json)
         if let reuse = c.portReuse {
             json.beginObject("port_reuse")
             json.field("previous_id", reuse.previousID)
@@ -214,6 +196,21 @@ public enum JSONReport {
         json.field("orig_bytes", c.zeekOriginatorBytes)
         json.field("resp_bytes", c.zeekResponderBytes)
         json.field("orig_is_client", c.zeekOriginatorIsClient)
+        json.endObject()
+    }
+
+    /// A `{"client": ..., "server": ...}` object.
+    static func writePerSide(_ key: String, _ v: PerSide<Int>, into json: inout JSONText) {
+        json.beginObject(key)
+        json.field("client", v.client)
+        json.field("server", v.server)
+        json.endObject()
+    }
+
+    static func writePerSide(_ key: String, _ v: PerSide<String>, into json: inout JSONText) {
+        json.beginObject(key)
+        json.field("client", v.client)
+        json.field("server", v.server)
         json.endObject()
     }
 
