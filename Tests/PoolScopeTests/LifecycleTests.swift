@@ -187,13 +187,19 @@ func established() -> TCPConversation {
 
 // MARK: - Port reuse
 
+/// A new connection on the same 4-tuple as `established()`, with new ISNs, `seconds` after it began.
+func reconnection(after seconds: Double) -> TCPConversation {
+    var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
+                            start: t0 + Int64(seconds * 1e9), clientISN: 900_000, serverISN: 700_000)
+    c.handshake()
+    return c
+}
+
 @Suite struct PortReuse {
     @Test func newSynInsideTimeWaitStartsANewConnection() throws {
         var first = established()
         first.clientCloses()
-        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
-                                     start: t0 + 10_000_000_000, clientISN: 900_000, serverISN: 700_000)
-        second.handshake()
+        let second = reconnection(after: 10)
         let report = analyze([first, second])
         #expect(report.connections.count == 2)
         let (a, b) = (report.connections[0], report.connections[1])
@@ -207,9 +213,7 @@ func established() -> TCPConversation {
     @Test func reuseAfterAResetIsLinkedOutsideTimeWait() throws {
         var first = established()
         first.fromClient([.rst, .ack])
-        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
-                                     start: t0 + 5_000_000_000, clientISN: 900_000, serverISN: 700_000)
-        second.handshake()
+        let second = reconnection(after: 5)
         let report = analyze([first, second])
         #expect(report.connections.count == 2)
         #expect(report.connections[1].portReuse == PortReuseRecord(previousID: 1, withinTimeWait: false))
@@ -219,9 +223,7 @@ func established() -> TCPConversation {
     @Test func clientReusesPortWhileServerHoldsTimeWait() throws {
         var first = established()
         first.serverCloses()
-        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80),
-                                     start: t0 + 1_000_000_000, clientISN: 900_000, serverISN: 700_000)
-        second.handshake()
+        let second = reconnection(after: 1)
         let report = analyze([first, second])
         #expect(report.connections.count == 2)
         #expect(report.connections[1].portReuse == PortReuseRecord(previousID: 1, withinTimeWait: true))
