@@ -4,6 +4,7 @@
 // Layers, each a target, dependencies pointing down only:
 //   PcapCapture  (capture: the only importer of libpcap)
 //   PacketDecode (decode: pure, zero-copy views over captured bytes)
+//   HTTPStreams  (HTTP/1.x framing on in-order streams, TLS and HTTP/2 detection; pure)
 //   TCPFlows     (TCP flows: the flow table and connection records; pure, no clock)
 //   Reports      (text / JSON rendering of the report model)
 //   PoolScope    (the library a program embeds: wires the layers together)
@@ -30,7 +31,10 @@ let package = Package(
         // MARK: - Layers
         .target(name: "PcapCapture", dependencies: ["CPcap"]),
         .target(name: "PacketDecode"),
-        .target(name: "TCPFlows", dependencies: ["PacketDecode"]),
+        // HTTP on in-order streams; pure. Each TCP connection owns one and feeds
+        // it from its reassembly (as Zeek's TCP analyzer owns its children).
+        .target(name: "HTTPStreams"),
+        .target(name: "TCPFlows", dependencies: ["PacketDecode", "HTTPStreams"]),
         .target(name: "Reports", dependencies: ["PacketDecode", "TCPFlows"]),
         .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "TCPFlows", "Reports"]),
         .executableTarget(
@@ -46,6 +50,7 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "PcapTestSupport"]),
+        .testTarget(name: "HTTPStreamsTests", dependencies: ["HTTPStreams"]),
         .testTarget(
             name: "PoolScopeTests",
             // PoolScopeCLI: so the `poolscope` binary is built for the end-to-end tests.

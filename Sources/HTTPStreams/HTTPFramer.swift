@@ -1,0 +1,316 @@
+/// An incremental HTTP/1.x message framer for one direction of a connection
+/// (RFC 9112 §6): it finds each message's start line and headers and skips its
+/// body exactly — Content-Length, chunked with trailers, or until the
+/// connection closes — without copying body bytes.
+///
+/// Fed the same stream whole, in segments, or byte by byte, it reports the
+/// same events: state lives between calls, and the only buffer is the line
+/// being read (capped at `maximumLineLength`).
+///
+/// Hand-written rather than NIOHTTP1: NIOHTTP1's llhttp decoder runs only as
+/// a channel handler, which needs a ByteBuffer copy of every segment; see
+/// BENCHMARKS.md for the measurement.
+public struct HTTPFramer: Sendable {
+    public enum Role: Sendable { case requests, responses }
+
+    public static let maximumLineLength = 16 * 1024
+    public static let maximumTargetLength = 512
+
+    enum State: Sendable, Equatable {
+        /// Looking for a start line (after a gap, at lines' starts only).
+        case resync
+        case startLine
+        case headers
+        case body(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+        case stopped
+    }
+
+    public let role: Role
+    var state: State = .startLine
+    var line: [UInt8] = []
+    var head = HTTPMessageHead()
+    var messageStart: Int64 = 0
+    var headBytes = 0
+    var bodyBytes = 0
+    /// In resync: whether the last byte seen ended a line.
+    var atLineStart = true
+
+    public init(role: Role) {
+        self.role = role
+    }
+
+    /// Whether the framer is between messages (nothing of a message read yet).
+    public var isIdle: Bool { state == .startLine && line.isEmpty }
+
+    /// Whether the stream stopped being HTTP (upgrade, tunnel).
+    public var isStopped: Bool { state == .stopped }
+
+    /// Decides the body of a response: the conversation knows the request.
+    public typealias ResponseBodyRule = (HTTPMessageHead) -> BodyRule
+
+    public enum BodyRule: Sendable {
+        case none, length(Int), chunked, untilClose, stop
+    }
+
+    /// Feeds in-order stream bytes that arrived at `time`.
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer, at time: Int64, events: inout [HTTPFramerEvent],
+                                 responseBody: ResponseBodyRule) {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            switch state {
+            case .stopped:
+                return
+            case .body(let remaining):
+                let take = min(remaining, n - i)
+                i += take
+                bodyBytes += take
+                if take == remaining { finishMessage(at: time, events: &events) } else { state = .body(remaining: remaining - take) }
+            case .chunkData(let remaining):
+                let take = min(remaining, n - i)
+                i += take
+                bodyBytes += take
+                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+            case .untilClose:
+                bodyBytes += n - i
+                i = n
+            case .resync:
+                // Only a line's start can begin a message: skip to the next one.
+                while i < n {
+                    let b = bytes[i]
+                    if atLineStart && Self.canStartMessage(b, role: role) {
+                        state = .startLine
+                        break
+                    }
+                    atLineStart = b == 0x0A
+                    i += 1
+                }
+            case .startLine, .headers, .chunkSize, .chunkDataEnd, .trailers:
+                // Line-oriented states: gather up to LF.
+                var end = i
+                while end < n && bytes[end] != 0x0A { end += 1 }
+                if line.isEmpty && state == .startLine {
+                    // Empty lines between messages are allowed (RFC 9112 §2.2).
+                    if end < n && (end == i || (end == i + 1 && bytes[i] == 0x0D)) {
+                        i = end + 1
+                        continue
+                    }
+                    messageStart = time
+                    headBytes = 0
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<end])
+                if line.count + chunk.count > Self.maximumLineLength {
+                    line.removeAll(keepingCapacity: true)
+                    lostSync(events: &events)
+                    i = end
+                    continue
+                }
+                line.append(contentsOf: chunk)
+                if end == n { i = n; break }          // the line continues in the next segment
+                i = end + 1
+                headBytes += line.count + 1
+                if line.last == 0x0D { line.removeLast() }
+                handleLine(at: time, events: &events, responseBody: responseBody)
+                line.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Bytes were lost in this direction (a capture gap).
+    public mutating func gap(events: inout [HTTPFramerEvent]) {
+        switch state {
+        case .untilClose, .stopped:
+            return   // a body to the close, or not HTTP: nothing to find
+        case .startLine where line.isEmpty:
+            state = .resync
+            atLineStart = false
+            events.append(.lostSync)
+        default:
+            lostSync(events: &events)
+        }
+    }
+
+    /// The sender closed its side: a body delimited by the close ends here.
+    public mutating func close(at time: Int64, events: inout [HTTPFramerEvent]) {
+        if state == .untilClose { finishMessage(at: time, events: &events) }
+    }
+
+    mutating func lostSync(events: inout [HTTPFramerEvent]) {
+        state = .resync
+        atLineStart = false
+        line.removeAll(keepingCapacity: true)
+        head = HTTPMessageHead()
+        bodyBytes = 0
+        events.append(.lostSync)
+    }
+
+    mutating func finishMessage(at time: Int64, events: inout [HTTPFramerEvent]) {
+        events.append(.end(at: time, bodyBytes: bodyBytes))
+        bodyBytes = 0
+        head = HTTPMessageHead()
+        state = .startLine
+    }
+
+    // MARK: - Lines
+
+    mutating func handleLine(at time: Int64, events: inout [HTTPFramerEvent], responseBody: ResponseBodyRule) {
+        switch state {
+        case .startLine:
+            head = HTTPMessageHead()
+            if role == .requests ? parseRequestLine() : parseStatusLine() {
+                state = .headers
+            } else {
+                lostSync(events: &events)
+                atLineStart = true
+            }
+        case .headers:
+            if line.isEmpty {
+                events.append(.head(head, start: messageStart, headEnd: time, headBytes: headBytes))
+                let rule: BodyRule
+                if role == .requests {
+                    rule = head.chunked ? .chunked : (head.contentLength.map { .length($0) } ?? .none)
+                } else {
+                    rule = responseBody(head)
+                }
+                switch rule {
+                case .none: finishMessage(at: time, events: &events)
+                case .length(let n): if n == 0 { finishMessage(at: time, events: &events) } else { state = .body(remaining: n) }
+                case .chunked: state = .chunkSize
+                case .untilClose: state = .untilClose
+                case .stop:
+                    finishMessage(at: time, events: &events)
+                    state = .stopped
+                    events.append(.stopped)
+                }
+            } else {
+                parseHeader()
+            }
+        case .chunkSize:
+            // chunk-size [; extensions]
+            var size = 0, digits = 0
+            for b in line {
+                guard let v = Self.hexValue(b) else { break }
+                size = size &* 16 &+ v
+                digits += 1
+                if digits > 15 { break }
+            }
+            if digits == 0 || size < 0 {
+                lostSync(events: &events)
+            } else if size == 0 {
+                state = .trailers
+            } else {
+                state = .chunkData(remaining: size)
+            }
+        case .chunkDataEnd:
+            state = .chunkSize      // the CRLF after a chunk's data
+        case .trailers:
+            if line.isEmpty { finishMessage(at: time, events: &events) }
+        default:
+            break
+        }
+    }
+
+    mutating func parseRequestLine() -> Bool {
+        // method SP request-target SP HTTP-version
+        guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > 0,
+              line[..<firstSpace].allSatisfy(Self.isTokenByte) else { return false }
+        let rest = line[(firstSpace + 1)...]
+        guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else { return false }
+        let version = line[(secondSpace + 1)...]
+        guard version.starts(with: Self.http1Prefix) else { return false }
+        head.isHTTP10 = version.elementsEqual(Self.http10)
+        head.method = String(decoding: line[..<firstSpace], as: UTF8.self)
+        let target = line[(firstSpace + 1)..<secondSpace]
+        head.targetTruncated = target.count > Self.maximumTargetLength
+        head.target = String(decoding: target.prefix(Self.maximumTargetLength), as: UTF8.self)
+        return true
+    }
+
+    mutating func parseStatusLine() -> Bool {
+        // HTTP-version SP status-code SP [reason-phrase]
+        guard line.starts(with: Self.http1Prefix), line.count >= 12, line[8] == 0x20 else { return false }
+        var code = 0
+        for b in line[9..<12] {
+            guard b >= 0x30 && b <= 0x39 else { return false }
+            code = code * 10 + Int(b - 0x30)
+        }
+        head.status = code
+        head.isHTTP10 = line[..<8].elementsEqual(Self.http10)
+        return true
+    }
+
+    mutating func parseHeader() {
+        guard let colon = line.firstIndex(of: 0x3A) else { return }
+        let name = line[..<colon]
+        var valueStart = colon + 1
+        while valueStart < line.count && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }
+        var valueEnd = line.count
+        while valueEnd > valueStart && (line[valueEnd - 1] == 0x20 || line[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+        let value = line[valueStart..<valueEnd]
+        if Self.equalsIgnoringCase(name, "content-length") {
+            var n = 0, ok = !value.isEmpty
+            for b in value {
+                guard b >= 0x30 && b <= 0x39, n < Int.max / 10 - 10 else { ok = false; break }
+                n = n * 10 + Int(b - 0x30)
+            }
+            if ok && head.contentLength == nil { head.contentLength = n }
+        } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
+            head.chunked = Self.lastCodingIsChunked(value)
+        } else if Self.equalsIgnoringCase(name, "connection") {
+            if Self.containsToken(value, "close") { head.connectionClose = true }
+            if Self.containsToken(value, "keep-alive") { head.connectionKeepAlive = true }
+        } else if Self.equalsIgnoringCase(name, "host") {
+            head.host = String(decoding: value.prefix(256), as: UTF8.self)
+        } else if Self.equalsIgnoringCase(name, "upgrade") {
+            head.upgrade = String(decoding: value.prefix(64), as: UTF8.self).lowercased()
+        }
+    }
+
+    // MARK: - Bytes
+
+    static let http1Prefix = Array("HTTP/1.".utf8)
+    static let http10 = Array("HTTP/1.0".utf8)
+
+    static func canStartMessage(_ b: UInt8, role: Role) -> Bool {
+        role == .responses ? b == UInt8(ascii: "H") : (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+    }
+
+    static func isTokenByte(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+    }
+
+    static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case 0x30...0x39: Int(b - 0x30)
+        case 0x41...0x46: Int(b - 0x41 + 10)
+        case 0x61...0x66: Int(b - 0x61 + 10)
+        default: nil
+        }
+    }
+
+    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
+        guard a.count == b.utf8CodeUnitCount else { return false }
+        return b.withUTF8Buffer { bb in
+            zip(a, bb).allSatisfy { x, y in (x | 0x20) == (y | 0x20) }
+        }
+    }
+
+    static func containsToken(_ value: ArraySlice<UInt8>, _ token: StaticString) -> Bool {
+        for part in value.split(separator: UInt8(ascii: ",")) {
+            let trimmed = part.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+            if equalsIgnoringCase(ArraySlice(trimmed), token) { return true }
+        }
+        return false
+    }
+
+    static func lastCodingIsChunked(_ value: ArraySlice<UInt8>) -> Bool {
+        guard let last = value.split(separator: UInt8(ascii: ",")).last else { return false }
+        let trimmed = last.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        return equalsIgnoringCase(ArraySlice(trimmed), "chunked")
+    }
+}

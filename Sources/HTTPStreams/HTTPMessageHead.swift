@@ -1,0 +1,33 @@
+/// The start line and the headers that decide framing, for one HTTP/1.x message.
+public struct HTTPMessageHead: Sendable, Equatable {
+    /// Request method (requests only).
+    public var method: String?
+    /// Request target, at most `HTTPFramer.maximumTargetLength` bytes.
+    public var target: String?
+    /// The target was longer and was cut.
+    public var targetTruncated = false
+    /// Status code (responses only).
+    public var status: Int?
+    /// HTTP/1.0 rather than 1.1.
+    public var isHTTP10 = false
+    public var host: String?
+    public var contentLength: Int?
+    public var chunked = false
+    public var connectionClose = false
+    public var connectionKeepAlive = false
+    public var upgrade: String?
+
+    public init() {}
+}
+
+/// What a framer found in a stream, in order.
+public enum HTTPFramerEvent: Sendable, Equatable {
+    /// A message's head is complete; `start` is when its first byte arrived.
+    case head(HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int)
+    /// The message (head and body) is complete.
+    case end(at: Int64, bodyBytes: Int)
+    /// Bytes were lost; the framer will look for the next start line.
+    case lostSync
+    /// The stream stopped being HTTP/1.x after this message (101, CONNECT).
+    case stopped
+}

@@ -1,0 +1,123 @@
+import HTTPStreams
+import Testing
+
+/// NIO's ByteToMessageDecoderVerifier idea: the same stream fed whole, in
+/// segments, and byte by byte must give the same events.
+func frame(_ text: String, role: HTTPFramer.Role, chunk: Int? = nil,
+           rule: HTTPFramer.ResponseBodyRule = { defaultRule($0) }, close: Bool = false) -> [HTTPFramerEvent] {
+    var framer = HTTPFramer(role: role)
+    var events: [HTTPFramerEvent] = []
+    let bytes = Array(text.utf8)
+    let size = chunk ?? max(bytes.count, 1)
+    var i = 0
+    while i < bytes.count {
+        let piece = Array(bytes[i..<min(i + size, bytes.count)])
+        piece.withUnsafeBytes { framer.consume($0, at: 0, events: &events, responseBody: rule) }
+        i += size
+    }
+    if close { framer.close(at: 0, events: &events) }
+    return events
+}
+
+func defaultRule(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
+    if head.status == 101 { return .stop }
+    if let s = head.status, s < 200 || s == 204 || s == 304 { return .none }
+    if head.chunked { return .chunked }
+    if let n = head.contentLength { return .length(n) }
+    return .untilClose
+}
+
+/// Events with the head reduced to what the tests compare.
+func summary(_ events: [HTTPFramerEvent]) -> [String] {
+    events.map { e in
+        switch e {
+        case let .head(h, _, _, _):
+            return (["head"] + [h.method, h.target, h.status.map(String.init)].compactMap { $0 }).joined(separator: " ")
+        case let .end(_, body): return "end \(body)"
+        case .lostSync: return "lost"
+        case .stopped: return "stopped"
+        }
+    }
+}
+
+func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = false, _ expected: [String],
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+    let whole = summary(frame(text, role: role, close: close))
+    #expect(whole == expected, sourceLocation: sourceLocation)
+    for size in [1, 2, 3, 7, 13] {
+        #expect(summary(frame(text, role: role, chunk: size, close: close)) == expected, "chunk \(size)", sourceLocation: sourceLocation)
+    }
+}
+
+
+@Suite struct Framing {
+    @Test func getWithoutBody() {
+        expectSameEverywhere("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", role: .requests, ["head GET /a", "end 0"])
+    }
+
+    @Test func pipelinedRequests() {
+        let three = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /3 HTTP/1.1\r\nHost: x\r\n\r\n"
+        expectSameEverywhere(three, role: .requests, ["head GET /1", "end 0", "head GET /2", "end 0", "head HEAD /3", "end 0"])
+    }
+
+    @Test func postWithContentLength() {
+        expectSameEverywhere("POST /f HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello worldGET /n HTTP/1.1\r\n\r\n", role: .requests,
+                             ["head POST /f", "end 11", "head GET /n", "end 0"])
+    }
+
+    @Test func chunkedWithTrailers() {
+        let response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n"
+            + "HTTP/1.1 204 No Content\r\n\r\n"
+        expectSameEverywhere(response, role: .responses, ["head 200", "end 15", "head 204", "end 0"])
+    }
+
+    @Test func interimResponsesAreMessagesOfTheirOwn() {
+        expectSameEverywhere("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", role: .responses,
+                             ["head 100", "end 0", "head 201", "end 2"])
+    }
+
+    @Test func bodyDelimitedByClose() {
+        expectSameEverywhere("HTTP/1.0 200 OK\r\n\r\nsome body bytes", role: .responses, close: true, ["head 200", "end 15"])
+    }
+
+    @Test func switchingProtocolsStops() {
+        expectSameEverywhere("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\u{81}\u{05}hello", role: .responses,
+                             ["head 101", "end 0", "stopped"])
+    }
+
+    @Test func garbageResyncsAtTheNextStartLine() {
+        expectSameEverywhere("\u{16}\u{03}\u{01}junk\r\nmore junk\r\nGET /ok HTTP/1.1\r\n\r\n", role: .requests,
+                             ["lost", "head GET /ok", "end 0"])
+    }
+
+    @Test func headersAreReadCaseInsensitively() {
+        var events: [HTTPFramerEvent] = []
+        var framer = HTTPFramer(role: .requests)
+        let text = "PUT /x?q=1 HTTP/1.0\r\nhOsT: example.com\r\nCONNECTION: Keep-Alive\r\ncontent-LENGTH:  3 \r\nUpgrade: WebSocket\r\n\r\nabc"
+        Array(text.utf8).withUnsafeBytes { framer.consume($0, at: 5, events: &events, responseBody: { defaultRule($0) }) }
+        guard case let .head(h, start, _, headBytes) = events.first else { Issue.record("no head"); return }
+        #expect(h.method == "PUT" && h.target == "/x?q=1" && h.isHTTP10)
+        #expect(h.host == "example.com" && h.connectionKeepAlive && !h.connectionClose)
+        #expect(h.contentLength == 3 && h.upgrade == "websocket")
+        #expect(start == 5 && headBytes == text.utf8.count - 3)
+        #expect(events.last == .end(at: 5, bodyBytes: 3))
+    }
+
+    @Test func longTargetsAreCut() {
+        var events: [HTTPFramerEvent] = []
+        var framer = HTTPFramer(role: .requests)
+        let text = "GET /" + String(repeating: "a", count: 2000) + " HTTP/1.1\r\n\r\n"
+        Array(text.utf8).withUnsafeBytes { framer.consume($0, at: 0, events: &events, responseBody: { defaultRule($0) }) }
+        guard case let .head(h, _, _, _) = events.first else { Issue.record("no head"); return }
+        #expect(h.targetTruncated && h.target?.utf8.count == HTTPFramer.maximumTargetLength)
+    }
+
+    @Test func gapThenResync() {
+        var framer = HTTPFramer(role: .requests)
+        var events: [HTTPFramerEvent] = []
+        Array("POST /a HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc".utf8).withUnsafeBytes { framer.consume($0, at: 0, events: &events, responseBody: { defaultRule($0) }) }
+        framer.gap(events: &events)
+        Array("tail of the body\r\nGET /b HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { framer.consume($0, at: 1, events: &events, responseBody: { defaultRule($0) }) }
+        #expect(summary(events) == ["head POST /a", "lost", "head GET /b", "end 0"])
+    }
+}
