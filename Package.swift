@@ -35,8 +35,8 @@ let package = Package(
         // it from its reassembly (as Zeek's TCP analyzer owns its children).
         .target(name: "HTTPStreams"),
         .target(name: "TCPFlows", dependencies: ["PacketDecode", "HTTPStreams"]),
-        .target(name: "Reports", dependencies: ["PacketDecode", "TCPFlows"]),
-        .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "TCPFlows", "Reports"]),
+        .target(name: "Reports", dependencies: ["PacketDecode", "HTTPStreams", "TCPFlows"]),
+        .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "HTTPStreams", "TCPFlows", "Reports"]),
         .executableTarget(
             name: "PoolScopeCLI",
             dependencies: [

@@ -135,6 +135,11 @@ public struct HTTPFramer: Sendable {
         }
     }
 
+    /// The next message is an HTTP/0.9 response: a bare body up to the close.
+    public mutating func expectBareBody(at time: Int64) {
+        if state == .startLine || state == .resync { state = .untilClose; messageStart = time; bodyBytes = 0 }
+    }
+
     /// The sender closed its side: a body delimited by the close ends here.
     public mutating func close(at time: Int64, events: inout [HTTPFramerEvent]) {
         if state == .untilClose { finishMessage(at: time, events: &events) }
@@ -164,6 +169,12 @@ public struct HTTPFramer: Sendable {
             head = HTTPMessageHead()
             if role == .requests ? parseRequestLine() : parseStatusLine() {
                 state = .headers
+                if head.isHTTP09 {
+                    // No headers follow a simple request, and nothing after it.
+                    events.append(.head(head, start: messageStart, headEnd: time, headBytes: headBytes))
+                    finishMessage(at: time, events: &events)
+                    state = .stopped
+                }
             } else {
                 lostSync(events: &events)
                 atLineStart = true
@@ -220,7 +231,15 @@ public struct HTTPFramer: Sendable {
         guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > 0,
               line[..<firstSpace].allSatisfy(Self.isTokenByte) else { return false }
         let rest = line[(firstSpace + 1)...]
-        guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else { return false }
+        guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else {
+            // HTTP/0.9 (RFC 1945 §4.1): "GET" SP target, nothing after.
+            guard line[..<firstSpace].elementsEqual("GET".utf8), !rest.isEmpty, !rest.contains(0x20) else { return false }
+            head.method = "GET"
+            head.isHTTP09 = true
+            head.targetTruncated = rest.count > Self.maximumTargetLength
+            head.target = String(decoding: rest.prefix(Self.maximumTargetLength), as: UTF8.self)
+            return true
+        }
         let version = line[(secondSpace + 1)...]
         guard version.starts(with: Self.http1Prefix) else { return false }
         head.isHTTP10 = version.elementsEqual(Self.http10)

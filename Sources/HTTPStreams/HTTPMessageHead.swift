@@ -10,6 +10,8 @@ public struct HTTPMessageHead: Sendable, Equatable {
     public var status: Int?
     /// HTTP/1.0 rather than 1.1.
     public var isHTTP10 = false
+    /// An HTTP/0.9 simple request ("GET /path", no version): the answer is a bare body up to the close.
+    public var isHTTP09 = false
     public var host: String?
     public var contentLength: Int?
     public var chunked = false

@@ -1,3 +1,4 @@
+@_exported import HTTPStreams
 @_exported import PacketDecode
 @_exported import Reports
 @_exported import TCPFlows

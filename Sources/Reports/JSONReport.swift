@@ -1,3 +1,4 @@
+import HTTPStreams
 import PacketDecode
 import TCPFlows
 
@@ -189,6 +190,7 @@ public enum JSONReport {
         } else {
             json.field("port_reuse", nil as String?)
         }
+        writeHTTP(c.http, nanoseconds: ns, into: &json)
         json.beginObject("zeek")
         json.field("conn_state", c.zeekConnState)
         json.field("history", c.zeekHistory)
@@ -196,6 +198,49 @@ public enum JSONReport {
         json.field("orig_bytes", c.zeekOriginatorBytes)
         json.field("resp_bytes", c.zeekResponderBytes)
         json.field("orig_is_client", c.zeekOriginatorIsClient)
+        json.endObject()
+    }
+
+    static func writeHTTP(_ h: HTTPSummary, nanoseconds ns: Bool, into json: inout JSONText) {
+        json.beginObject("http")
+        json.field("protocol", h.protocolName)
+        json.field("requests", h.requests)
+        json.field("responses", h.responses)
+        json.field("unknown_gaps", h.unknownGaps)
+        json.field("upgraded", h.upgraded)
+        if let tls = h.tls {
+            json.beginObject("tls")
+            json.field("sni", tls.serverName)
+            json.field("alpn", tls.alpn)
+            json.beginArray("alpn_offered")
+            for p in tls.offeredALPN { json.value(p) }
+            json.endArray()
+            json.endObject()
+        } else {
+            json.field("tls", nil as String?)
+        }
+        json.field("estimated_exchanges", h.estimatedExchanges)
+        json.beginArray("transactions")
+        for t in h.transactions {
+            json.beginObject()
+            json.field("method", t.method)
+            json.field("host", t.host)
+            json.field("target", t.target)
+            if t.targetTruncated { json.field("target_truncated", true) }
+            json.field("status", t.status)
+            json.field("request_start", epochNanoseconds: t.requestStart, nanosecondDigits: ns)
+            json.field("request_end", epochNanoseconds: t.requestEnd, nanosecondDigits: ns)
+            json.field("response_start", epochNanoseconds: t.responseStart, nanosecondDigits: ns)
+            json.field("response_end", epochNanoseconds: t.responseEnd, nanosecondDigits: ns)
+            json.field("request_bytes", t.requestBytes)
+            json.field("response_bytes", t.responseBytes)
+            json.field("idle_before_s", t.idleBefore, decimals: 6)
+            json.field("position", t.position)
+            if t.interimResponses > 0 { json.field("interim_responses", t.interimResponses) }
+            json.endObject()
+        }
+        json.endArray()
+        if h.transactionsTruncated { json.field("transactions_truncated", true) }
         json.endObject()
     }
 

@@ -1,4 +1,43 @@
+import HTTPStreams
 import PacketDecode
+
+/// The application layer of a connection: each direction reassembled in
+/// order, feeding the HTTP analysis.
+struct ApplicationStreams: Sendable {
+    var client = StreamReassembler()
+    var server = StreamReassembler()
+    var http: HTTPConversation
+
+    /// Delivers a segment's payload in order to HTTP (and any gap it reveals).
+    mutating func payload(fromClient: Bool, start: UInt32, length: Int, captured: UnsafeRawBufferPointer, at time: Int64) {
+        if fromClient {
+            client.receive(start: start, length: length, captured: captured,
+                           deliver: { http.receive($0, fromClient: true, at: time) }, gap: { _ in http.gap(fromClient: true) })
+        } else {
+            server.receive(start: start, length: length, captured: captured,
+                           deliver: { http.receive($0, fromClient: false, at: time) }, gap: { _ in http.gap(fromClient: false) })
+        }
+    }
+
+    /// The side that sent `ack` has the other side's bytes below it.
+    mutating func acknowledged(byClient: Bool, _ ack: UInt32, at time: Int64) {
+        if byClient {
+            server.acknowledged(ack, deliver: { http.receive($0, fromClient: false, at: time) }, gap: { _ in http.gap(fromClient: false) })
+        } else {
+            client.acknowledged(ack, deliver: { http.receive($0, fromClient: true, at: time) }, gap: { _ in http.gap(fromClient: true) })
+        }
+    }
+
+    /// A side finished sending (FIN or RST) or the capture ended.
+    mutating func ended(fromClient: Bool, at time: Int64) {
+        if fromClient {
+            client.flush(deliver: { http.receive($0, fromClient: true, at: time) }, gap: { _ in http.gap(fromClient: true) })
+        } else {
+            server.flush(deliver: { http.receive($0, fromClient: false, at: time) }, gap: { _ in http.gap(fromClient: false) })
+        }
+        http.close(fromClient: fromClient, at: time)
+    }
+}
 
 /// Which way a segment travelled.
 public enum Direction: Int, Sendable {
@@ -51,6 +90,7 @@ public struct Connection: Sendable {
     public private(set) var serverSide = SideTrack()
     public private(set) var zeek: ZeekConnState
     private var events = Events()
+    var app: ApplicationStreams
     public var portReuse: PortReuseRecord?
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
@@ -77,6 +117,7 @@ public struct Connection: Sendable {
             clientSide.state = .established
             serverSide.state = .established
         }
+        app = ApplicationStreams(http: HTTPConversation(openedAt: time.nanoseconds, midStream: clientEvidence != .syn))
         zeek = ZeekConnState(
             firstFlags: .init(syn: flags.contains(.syn), ack: flags.contains(.ack), fin: flags.contains(.fin), rst: flags.contains(.rst)),
             sourceIsClient: segment.source == client, sourcePort: segment.source.port, destinationPort: segment.destination.port)
@@ -117,11 +158,14 @@ public struct Connection: Sendable {
         // The two sides are distinct stored properties: both are mutated in
         // place (copying them out and back cost more than the rest of the packet).
         if direction == .clientToServer {
-            Self.apply(segment, at: time, fromClient: true, midStream: midStream, sender: &clientSide, receiver: &serverSide, events: &events)
+            Self.apply(segment, at: time, fromClient: true, midStream: midStream, sender: &clientSide, receiver: &serverSide,
+                       events: &events, app: &app)
         } else {
-            Self.apply(segment, at: time, fromClient: false, midStream: midStream, sender: &serverSide, receiver: &clientSide, events: &events)
+            Self.apply(segment, at: time, fromClient: false, midStream: midStream, sender: &serverSide, receiver: &clientSide,
+                       events: &events, app: &app)
         }
     }
+
 
     /// Connection-level facts the per-segment step records.
     struct Events: Sendable {
@@ -134,16 +178,22 @@ public struct Connection: Sendable {
     }
 
     private static func apply(_ segment: TCPSegment, at time: CaptureTime, fromClient: Bool, midStream: Bool,
-                              sender: inout SideTrack, receiver: inout SideTrack, events: inout Events) {
+                              sender: inout SideTrack, receiver: inout SideTrack, events: inout Events,
+                              app: inout ApplicationStreams) {
         let flags = segment.flags
         let syn = flags.contains(.syn), ack = flags.contains(.ack), fin = flags.contains(.fin), rst = flags.contains(.rst)
         sender.packets += 1
         sender.lastTime = time
 
-        if syn { noteSyn(segment, ack: ack, sender: &sender, at: time) }
+        if syn {
+            noteSyn(segment, ack: ack, sender: &sender, at: time)
+            // The stream starts after the SYN's octet.
+            if fromClient { app.client.begin(at: segment.sequenceNumber &+ 1) } else { app.server.begin(at: segment.sequenceNumber &+ 1) }
+        }
 
         if ack && !rst {
             sender.noteAck(segment.acknowledgmentNumber)
+            if receiver.sentPayload { app.acknowledged(byClient: fromClient, segment.acknowledgmentNumber, at: time.nanoseconds) }
             // The handshake's third segment: the client acknowledges the SYN/ACK.
             if !syn && fromClient && events.handshakeAckTime == nil, let serverISN = receiver.isn,
                segment.acknowledgmentNumber == serverISN &+ 1 {
@@ -174,9 +224,12 @@ public struct Connection: Sendable {
             events.sawPayload = true
             let first = syn ? segment.sequenceNumber &+ 1 : segment.sequenceNumber
             sender.accountPayload(start: first, length: segment.payloadLength, at: time)
+            app.payload(fromClient: fromClient, start: first, length: segment.payloadLength, captured: segment.payload,
+                        at: time.nanoseconds)
         }
 
         if fin && !rst && sender.finTime == nil {
+            app.ended(fromClient: fromClient, at: time.nanoseconds)
             sender.finTime = time
             sender.finSequence = segment.sequenceNumber &+ UInt32(truncatingIfNeeded: segment.payloadLength) &+ (syn ? 1 : 0)
             if receiver.finTime != nil && sender.ackedPeerFinTime == nil { events.simultaneousClose = true }
@@ -250,6 +303,9 @@ public struct Connection: Sendable {
     /// `timeWaitSeconds` the 2·MSL to apply, `trackingEnded` why tracking
     /// stopped if the connection never closed.
     public func record(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
+        var streams = app
+        streams.ended(fromClient: true, at: end.nanoseconds)
+        streams.ended(fromClient: false, at: end.nanoseconds)
         let close = closeRecord(trackingEnded: trackingEnded)
         var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
         if var tw = timeWait {
@@ -275,7 +331,8 @@ public struct Connection: Sendable {
             states: PerSide(client: clientSide.state.rawValue, server: serverSide.state.rawValue),
             portReuse: portReuse, zeekConnState: zeek.connState, zeekHistory: zeek.history,
             zeekMissedBytes: zeek.missedBytes, zeekOriginatorBytes: zeek.originatorBytes,
-            zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient)
+            zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient,
+            http: streams.http.summary)
     }
 
     func closeRecord(trackingEnded: String) -> CloseRecord {

@@ -1,3 +1,4 @@
+import HTTPStreams
 import PacketDecode
 
 /// How a connection ended (the JSON contract's `close.kind`).
@@ -148,6 +149,8 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var zeekResponderBytes: Int
     /// Zeek's originator is PoolScope's client (false when Zeek's heuristic oriented it the other way).
     public var zeekOriginatorIsClient: Bool
+    /// What HTTP analysis found on the connection's streams.
+    public var http: HTTPSummary
 
     public var duration: Double { CaptureTime.seconds(from: start, to: end) }
 }

@@ -25,6 +25,7 @@ import Testing
             var missed_bytes: Int?
             var orig_bytes: Int?
             var resp_bytes: Int?
+            var http_requests: Int?
         }
         struct RSTBehavior: Decodable {
             var conn_state: String
@@ -48,8 +49,17 @@ import Testing
             .filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
     }
 
-    /// Differences from Zeek kept on purpose, with the reason (see README). None today.
-    static let knownDifferences: Set<String> = []
+    /// Differences from Zeek kept on purpose, with the reason (see README).
+    static let knownDifferences: Set<String> = [
+        // A connection first seen mid-stream: PoolScope counts from the first
+        // request line (as the HTTP issue asks); Zeek does not analyse HTTP on
+        // partial connections.
+        "zeek-wikipedia.pcap 141.142.220.118:35634 -> 208.80.152.2:80: requests 1 != zeek 0",
+        // The server sent 7 responses to 5 requests; Zeek logs the 2 extra
+        // responses as requests with method "-". PoolScope counts requests the
+        // client sent: phantom ones would distort pool inference.
+        "zeek-http-desync-request-response-5.pcap 127.0.0.1:50170 -> 127.0.0.1:8080: requests 5 != zeek 7",
+    ]
 
     /// Zeek's conn_state, history and sequence-derived byte counts, for every
     /// connection a Zeek baseline states.
@@ -81,15 +91,27 @@ import Testing
                 compare("orig_bytes", ours.map { String($0.zeekOriginatorBytes) }, c.orig_bytes.map(String.init), label)
                 compare("resp_bytes", ours.map { String($0.zeekResponderBytes) }, c.resp_bytes.map(String.init), label)
             }
+            for c in expected.connections ?? [] where (c.proto ?? "tcp") == "tcp" && c.http_requests != nil {
+                guard let oh = c.orig_h, let op = c.orig_p, let rh = c.resp_h, let rp = c.resp_p else { continue }
+                let label = "\(oh):\(op) -> \(rh):\(rp)"
+                let ours = report.connections.first {
+                    ($0.client.address.description == oh && Int($0.client.port) == op && $0.server.address.description == rh && Int($0.server.port) == rp)
+                        || ($0.client.address.description == rh && Int($0.client.port) == rp && $0.server.address.description == oh && Int($0.server.port) == op)
+                }
+                compare("requests", ours.map { $0.http.requests.map(String.init) ?? "null" }, c.http_requests.map(String.init), label)
+            }
             if let rst = expected.rst_behavior {
                 let only = report.connections.count == 1 ? report.connections.first : nil
                 compare("conn_state", only?.zeekConnState, rst.conn_state, "the connection")
                 compare("history", only?.zeekHistory, rst.history, "the connection")
             }
         }
-        print("zeek conformance: \(agree)/\(facts) conn_state, history and byte facts agree (\(Self.knownDifferences.count) known differences)")
+        print("zeek conformance: \(agree)/\(facts) conn_state, history, byte and request-count facts agree, "
+              + "\(Self.knownDifferences.count) differences kept on purpose (README)")
+        for d in Self.knownDifferences.sorted() { print("  kept: \(d)") }
         for d in differences { print("  difference: \(d)") }
-        #expect(facts >= 180)
+        #expect(facts >= 250)
+        #expect(agree + Self.knownDifferences.count == facts)
         #expect(differences.isEmpty)
     }
 
