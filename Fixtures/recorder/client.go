@@ -11,6 +11,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -99,6 +101,17 @@ func main() {
 		time.Sleep(1500 * time.Millisecond)
 		get(client, *base+"/?size=1000", "after-server-closed")
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	case "tls-h2":
+		// HTTPS with SNI poolscope.test; Go negotiates HTTP/2 by ALPN. TLS 1.2,
+		// because TLS 1.3 sends the server's ALPN choice encrypted.
+		transport := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "poolscope.test", InsecureSkipVerify: true,
+			MaxVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}
+		client = &http.Client{Transport: transport}
+		httpsBase := strings.Replace(*base, "http://", "https://", 1)
+		for i := 0; i < 3; i++ {
+			get(client, httpsBase+"/?size=800", "sequential")
+		}
+		transport.CloseIdleConnections()
 	case "keepalive-disabled":
 		// DisableKeepAlives: every request says "Connection: close".
 		client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

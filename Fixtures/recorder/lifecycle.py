@@ -64,6 +64,30 @@ if scenario == "rst-linger":
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     time.sleep(0.3)
+elif scenario == "pipelined":
+    # Three requests written at once (one segment), then the three responses in order.
+    s = connect()
+    batch = "".join(f"{m} /?size={n} HTTP/1.1\r\nHost: {host}\r\n\r\n" for m, n in (("GET", 300), ("HEAD", 400), ("GET", 500)))
+    s.sendall(batch.encode())
+    data = b""
+    deadline = time.time() + 5
+    while data.count(b"HTTP/1.1 200") < 3 and time.time() < deadline:
+        data += s.recv(65536)
+    for n in (1, 2, 3):
+        requests.append({"n": n, "phase": "pipelined", "local_port": s.getsockname()[1], "status": 200, "connection": connections})
+    time.sleep(0.1)
+    s.close()
+elif scenario == "websocket":
+    s = connect()
+    s.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    data = b""
+    while b"hello" not in data:
+        data += s.recv(4096)
+    s.sendall(bytes([0x81, 0x82, 0, 0, 0, 0]) + b"hi")   # a masked text frame "hi"
+    requests.append({"n": 1, "phase": "upgrade", "local_port": s.getsockname()[1], "status": 101, "connection": connections})
+    time.sleep(0.1)
+    s.close()
 elif scenario == "refused":
     s = socket.socket(family, socket.SOCK_STREAM)
     s.bind((host, 0))

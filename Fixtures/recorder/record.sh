@@ -175,9 +175,36 @@ PY
     "$host" "$port" "$kind" "$([ "$kind" = lo-nano ] && echo nano || echo micro)" "$work/client.json"
 }
 
+# curl_features NAME PORT: chunked, HEAD, keep-alive, HTTP/1.0, and a 200 KB POST
+# with Expect: 100-continue, as one curl run (--next keeps its connection pool).
+curl_features() {
+  local name=$1 port=$2
+  begin_scenario "$name" lo 127.0.0.1 "$port"
+  head -c 204800 /dev/zero | tr '\0' 'p' > "$work/upload.bin"
+  local w='%{num_connects} %{local_port} %{http_code}\n'
+  curl -s -w "$w" -o /dev/null "$base/chunked" \
+    --next -s -I -w "$w" -o /dev/null "$base/?size=400" \
+    --next -s -w "$w" -o /dev/null "$base/?size=1000" \
+    --next -s --http1.0 -w "$w" -o /dev/null "$base/?size=200" \
+    --next -s -H 'Expect: 100-continue' --data-binary @"$work/upload.bin" -w "$w" -o /dev/null "$base/upload" > "$work/curl.out"
+  stop_all
+  python3 - "$work/curl.out" "$work/client.json" <<'PY'
+import json, sys
+reqs = []
+phases = ["chunked", "head", "keep-alive", "http/1.0", "post-200KB-expect-100-continue"]
+for n, line in enumerate([l for l in open(sys.argv[1]).read().split("\n") if l.strip()], 1):
+    connects, port, code = line.split()
+    reqs.append({"n": n, "phase": phases[n - 1], "local_port": int(port), "num_connects": int(connects), "status": int(code)})
+json.dump({"client": "curl, 5 transfers chained with --next", "requests": reqs}, open(sys.argv[2], "w"))
+PY
+  write_truth "$name" "$capfile" "curl: chunked, HEAD, keep-alive, HTTP/1.0, 200 KB POST with Expect: 100-continue" \
+    127.0.0.1 "$port" lo micro "$work/client.json"
+}
+
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng
-  go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse)
+  go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse
+  http-pipelined http-websocket http-curl-features https-go-h2)
 for s in "${scenarios[@]}"; do
   case $s in
     go-default-pool)       go_pool "$s" lo 127.0.0.1 18080 ;;
@@ -198,6 +225,10 @@ for s in "${scenarios[@]}"; do
       "Python sockets: both ends shut down while nftables drops FINs; the retransmitted FINs cross" none ;;
     py-port-reuse) py_lifecycle "$s" 18091 port-reuse \
       "Python socket: request and close (client TIME_WAIT), then reconnect from the same local port 1.5 s later" ;;
+    http-pipelined) py_lifecycle "$s" 18093 pipelined "Python socket: GET, HEAD, GET written in one segment (pipelining)" ;;
+    http-websocket) py_lifecycle "$s" 18094 websocket "Python socket: a WebSocket upgrade (101), one frame each way" ;;
+    http-curl-features) curl_features "$s" 18095 ;;
+    https-go-h2) go_lifecycle "$s" 18096 tls-h2 "Go client over TLS 1.2 (SNI poolscope.test), HTTP/2 by ALPN: 3 requests on one connection" -tls ;;
     *) echo "record.sh: unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -10,7 +10,16 @@
 package main
 
 import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"io"
+	"math/big"
 	"flag"
 	"fmt"
 	"net"
@@ -80,6 +89,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "listen address")
 	truthPath := flag.String("truth", "server-truth.json", "where to write the server's view")
 	idle := flag.Duration("idle-timeout", 0, "server IdleTimeout (0: Go's default)")
+	useTLS := flag.Bool("tls", false, "serve HTTPS (HTTP/2 by ALPN) with a certificate made at start for poolscope.test")
 	flag.Parse()
 
 	inner, err := net.Listen("tcp", *addr)
@@ -91,13 +101,7 @@ func main() {
 
 	mux := http.NewServeMux()
 	serve := func(w http.ResponseWriter, r *http.Request) {
-		ln.mu.Lock()
-		if cc := ln.conns[r.RemoteAddr]; cc != nil {
-			cc.mu.Lock()
-			cc.truth.Requests++
-			cc.mu.Unlock()
-		}
-		ln.mu.Unlock()
+		serveCount(ln, r)
 		if ms, _ := strconv.Atoi(r.URL.Query().Get("ms")); ms > 0 {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 		}
@@ -110,11 +114,44 @@ func main() {
 		w.Write([]byte(strings.Repeat("x", size)))
 	}
 	mux.HandleFunc("/", serve)
+	// /chunked: a body written in pieces, so Go sends it chunked.
+	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
+		serveCount(ln, r)
+		for i := 0; i < 3; i++ {
+			w.Write([]byte(strings.Repeat("c", 100+i)))
+			w.(http.Flusher).Flush()
+		}
+	})
+	// /upload: reads the whole body (Go answers Expect: 100-continue first).
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		serveCount(ln, r)
+		n, _ := io.Copy(io.Discard, r.Body)
+		w.Write([]byte(strconv.FormatInt(n, 10)))
+	})
+	// /ws: a WebSocket upgrade (RFC 6455), then one text frame and the close.
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		serveCount(ln, r)
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+		buf.Write([]byte{0x81, 5, 'h', 'e', 'l', 'l', 'o'})
+		buf.Flush()
+		bufio.NewReader(conn).ReadByte() // until the client closes
+	})
 	srv := &http.Server{Handler: mux, IdleTimeout: *idle}
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go srv.Serve(ln)
+	if *useTLS {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{selfSigned()}, NextProtos: []string{"h2", "http/1.1"}}
+		go srv.ServeTLS(ln, "", "")
+	} else {
+		go srv.Serve(ln)
+	}
 	fmt.Println("ready")
 	<-stop
 
@@ -123,4 +160,26 @@ func main() {
 	ln.mu.Unlock()
 	data, _ := json.MarshalIndent(out, "", "  ")
 	os.WriteFile(*truthPath, append(data, '\n'), 0o644)
+}
+
+// serveCount counts a request on the connection it came in on.
+func serveCount(ln *countingListener, r *http.Request) {
+	ln.mu.Lock()
+	if cc := ln.conns[r.RemoteAddr]; cc != nil {
+		cc.mu.Lock()
+		cc.truth.Requests++
+		cc.mu.Unlock()
+	}
+	ln.mu.Unlock()
+}
+
+// selfSigned makes a throwaway certificate for poolscope.test.
+func selfSigned() tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	template := x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "poolscope.test"},
+		DNSNames: []string{"poolscope.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

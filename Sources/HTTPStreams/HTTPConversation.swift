@@ -28,8 +28,14 @@ public struct TLSInfo: Sendable, Equatable {
     public var serverName: String?
     /// Protocols the client offered (ALPN).
     public var offeredALPN: [String]
-    /// The protocol the server chose.
+    /// The protocol the server chose (visible in a TLS 1.2 ServerHello; TLS 1.3 sends it encrypted).
     public var alpn: String?
+
+    public init(serverName: String?, offeredALPN: [String], alpn: String?) {
+        self.serverName = serverName
+        self.offeredALPN = offeredALPN
+        self.alpn = alpn
+    }
 }
 
 /// What HTTP analysis found on one connection.
@@ -89,6 +95,9 @@ public struct HTTPConversation: Sendable {
     /// The client sent bytes that framed as no request since the last one:
     /// a response then proves a request the framer could not read.
     var unreadRequestBytes = false
+    /// Since a gap in the request stream, until the next request line: what
+    /// fails to frame then is the gap's remains, not an unread request.
+    var resyncingAfterGap = false
     var lastRequestActivity: Int64 = 0
 
     public init(openedAt: Int64, midStream: Bool) {
@@ -130,7 +139,11 @@ public struct HTTPConversation: Sendable {
         if fromClient {
             requestFramer.gap(events: &events)
             if !events.isEmpty { unknownGaps += 1 }
+            // Requests lost in a gap are unknown: responses to them prove
+            // nothing to count (unlike bytes that framed as no request).
+            resyncingAfterGap = true
             applyRequestEvents()
+            unreadRequestBytes = false
         } else {
             responseFramer.gap(events: &events)
             applyResponseEvents()
@@ -227,6 +240,7 @@ public struct HTTPConversation: Sendable {
             switch event {
             case let .head(head, start, _, headBytes):
                 unreadRequestBytes = false
+                resyncingAfterGap = false
                 if head.isHTTP09 { responseFramer.expectBareBody(at: start) }
                 transactionCount += 1
                 let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
@@ -243,7 +257,7 @@ public struct HTTPConversation: Sendable {
                     transactions[i].requestBytes += bodyBytes
                 }
             case .lostSync:
-                unreadRequestBytes = true
+                if !resyncingAfterGap { unreadRequestBytes = true }
             case .stopped:
                 break
             }

@@ -128,10 +128,13 @@ public struct HTTPFramer: Sendable {
             return   // a body to the close, or not HTTP: nothing to find
         case .startLine where line.isEmpty:
             state = .resync
-            atLineStart = false
+            atLineStart = true
             events.append(.lostSync)
         default:
             lostSync(events: &events)
+            // Segments mostly start at message boundaries: the first byte
+            // after the gap may begin the next message.
+            atLineStart = true
         }
     }
 

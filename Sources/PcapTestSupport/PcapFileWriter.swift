@@ -63,3 +63,44 @@ public struct PcapFileWriter {
         }
     }
 }
+
+/// Reads a classic pcap file's records (either byte order, us or ns), for
+/// tests that cut packets out of a real capture.
+public struct PcapFileReader {
+    public struct Record {
+        public var timestamp: Int64
+        public var wireLength: Int
+        public var bytes: [UInt8]
+    }
+
+    public let linkType: Int32
+    public let records: [Record]
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count >= 24 else { return nil }
+        let magic = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        let swapped: Bool, nano: Bool
+        switch magic {
+        case 0xA1B2_C3D4: (swapped, nano) = (false, false)
+        case 0xA1B2_3C4D: (swapped, nano) = (false, true)
+        case 0xD4C3_B2A1: (swapped, nano) = (true, false)
+        case 0x4D3C_B2A1: (swapped, nano) = (true, true)
+        default: return nil
+        }
+        func u32(_ at: Int) -> UInt32 {
+            let v = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+            return swapped ? v.byteSwapped : v
+        }
+        linkType = Int32(bitPattern: u32(20))
+        var records: [Record] = []
+        var p = 24
+        while p + 16 <= bytes.count {
+            let captured = Int(u32(p + 8))
+            guard p + 16 + captured <= bytes.count else { break }
+            let ts = Int64(u32(p)) * 1_000_000_000 + Int64(u32(p + 4)) * (nano ? 1 : 1000)
+            records.append(Record(timestamp: ts, wireLength: Int(u32(p + 12)), bytes: Array(bytes[(p + 16)..<(p + 16 + captured)])))
+            p += 16 + captured
+        }
+        self.records = records
+    }
+}

@@ -193,7 +193,12 @@ public struct Connection: Sendable {
 
         if ack && !rst {
             sender.noteAck(segment.acknowledgmentNumber)
-            if receiver.sentPayload { app.acknowledged(byClient: fromClient, segment.acknowledgmentNumber, at: time.nanoseconds) }
+            if receiver.sentPayload {
+                // Data ends where the FIN is: its acknowledgment is not a missing byte.
+                var acked = segment.acknowledgmentNumber
+                if receiver.finTime != nil && SequenceSpace.delta(acked, receiver.finSequence) > 0 { acked = receiver.finSequence }
+                app.acknowledged(byClient: fromClient, acked, at: time.nanoseconds)
+            }
             // The handshake's third segment: the client acknowledges the SYN/ACK.
             if !syn && fromClient && events.handshakeAckTime == nil, let serverISN = receiver.isn,
                segment.acknowledgmentNumber == serverISN &+ 1 {
