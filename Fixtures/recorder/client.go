@@ -112,6 +112,12 @@ func main() {
 			get(client, httpsBase+"/?size=800", "sequential")
 		}
 		transport.CloseIdleConnections()
+	case "lossy":
+		// 40 requests with 20 KB answers on one kept-alive connection, across a lossy link.
+		for i := 0; i < 40; i++ {
+			get(client, *base+"/?size=20000", "sequential")
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	case "keepalive-disabled":
 		// DisableKeepAlives: every request says "Connection: close".
 		client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

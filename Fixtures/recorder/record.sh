@@ -12,7 +12,7 @@
 # tcpdump runs with --immediate-mode: without it, packets still in the kernel's
 # ring when it is stopped are lost ("20 received by filter, 0 captured"); and
 # with a 32 MiB buffer (-B): with the default, -i any dropped packets here.
-# Needs: tcpdump, golang-go, curl, python3, iproute2 (ss), nftables; dumpcap (tshark) for pcapng.
+# Needs: tcpdump, golang-go, curl, python3, iproute2 (ss, ip netns), nftables, ethtool; dumpcap (tshark) for pcapng.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fixtures=${FIXTURES_DIR:-$(dirname "$here")}   # FIXTURES_DIR: record elsewhere (to try the script)
@@ -68,9 +68,10 @@ stop_all() {
 # write_truth NAME FILE DESCRIPTION SERVER_IP SERVER_PORT LINK PRECISION CLIENT_JSON
 write_truth() {
   [ -f "$work/tw.txt" ] || : > "$work/tw.txt"
-  python3 - "$@" "$work/server-truth.json" "$work/tw.txt" <<'PY'
+  [ -f "$work/extra.json" ] || echo '{}' > "$work/extra.json"
+  python3 - "$@" "$work/server-truth.json" "$work/tw.txt" "$work/extra.json" <<'PY'
 import json, subprocess, sys
-name, capfile, description, ip, port, link, precision, client_json, server_json, tw_txt = sys.argv[1:11]
+name, capfile, description, ip, port, link, precision, client_json, server_json, tw_txt, extra_json = sys.argv[1:12]
 client = json.load(open(client_json))
 server = json.load(open(server_json))
 # The kernel's TIME_WAIT sockets right after the client ran (ss -tan), unless the client took its own.
@@ -99,6 +100,7 @@ truth = {
     "expected": {"connections": len(conns), "client_ports": sorted(ports),
                  "requests_per_connection": per_conn},
 }
+truth.update(json.load(open(extra_json)))   # scenario facts, e.g. how many segments nftables dropped
 json.dump(truth, open(capfile.rsplit(".", 1)[0] + ".truth.json", "w"), indent=2)
 open(capfile.rsplit(".", 1)[0] + ".truth.json", "a").write("\n")
 print(f"{name}: {packets} packets, {len(conns)} connections")
@@ -115,7 +117,7 @@ begin_scenario() {
   [[ $host == *:* ]] && { addr="[$host]:$port"; url_host="[$host]"; }
   capfile="$fixtures/$name.$ext"
   base="http://$url_host:$port"
-  rm -f "$work/tw.txt"
+  rm -f "$work/tw.txt" "$work/extra.json"
   if [ "${1:-}" = none ]; then echo '[]' > "$work/server-truth.json"; else start_server "$addr" "$@"; fi
   start_capture "$kind" "$capfile" "tcp port $port"
 }
@@ -201,10 +203,53 @@ PY
     127.0.0.1 "$port" lo micro "$work/client.json"
 }
 
+# lossy NAME PORT: two network namespaces joined by a veth pair; nftables in the
+# client's namespace drops every 10th data segment the server sends, at input
+# (numgen inc: the same loss every run; `numgen random mod 100 < N` matched
+# nothing here). The capture, on the client's interface, sees a packet before
+# netfilter drops it, so it holds each lost segment and TCP's retransmission of
+# it. (Drops on the sender's side, at OUTPUT or the device's egress hook, come
+# back to TCP as local errors it retries: no loss at all.) Segmentation offload
+# is off so that a drop hits one MSS-sized segment. This kernel has no netem.
+lossy() {
+  local name=$1 port=$2
+  rm -f "$work/extra.json" "$work/tw.txt"
+  local a=psrecA b=psrecB
+  ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true
+  ip netns add $a; ip netns add $b
+  ip link add psrecA0 type veth peer name psrecB0
+  ip link set psrecA0 netns $a; ip link set psrecB0 netns $b
+  ip -n $a addr add 10.99.0.1/24 dev psrecA0; ip -n $b addr add 10.99.0.2/24 dev psrecB0
+  ip -n $a link set psrecA0 up; ip -n $b link set psrecB0 up; ip -n $a link set lo up; ip -n $b link set lo up
+  # MSS-sized segments (no segmentation offload): a drop mid-response leaves a hole.
+  ip netns exec $a ethtool -K psrecA0 tso off gso off >/dev/null
+  ip netns exec $b nft add table inet loss
+  ip netns exec $b nft add chain inet loss in "{ type filter hook input priority 0 ; }"
+  ip netns exec $b nft add rule inet loss in tcp sport $port tcp flags '&' '(syn|fin|rst)' == 0 meta length '>' 200 \
+    numgen inc mod 10 == 0 counter drop
+  echo '[]' > "$work/server-truth.json"
+  ip netns exec $a "$work/server" -addr "10.99.0.1:$port" -truth "$work/server-truth.json" > "$work/server.out" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.05; done
+  capfile="$fixtures/$name.pcap"
+  ip netns exec $b tcpdump -i psrecB0 -s 262144 -B 32768 -U --immediate-mode -w "$capfile" "tcp port $port" 2> "$work/cap.err" &
+  capture_pid=$!
+  for _ in $(seq 100); do grep -q 'listening on' "$work/cap.err" 2>/dev/null && break; sleep 0.05; done
+  sleep 0.3
+  ip netns exec $b "$work/client" -scenario lossy -base "http://10.99.0.1:$port" -truth "$work/client.json"
+  ip netns exec $b nft list table inet loss | grep -o 'counter packets [0-9]*' > "$work/drops.txt"
+  stop_all
+  ip netns del $a; ip netns del $b
+  echo "{\"nftables_drops\": $(grep -o '[0-9]*' "$work/drops.txt" | head -1)}" > "$work/extra.json"
+  echo "$name: nftables dropped $(cat "$work/drops.txt")"
+  write_truth "$name" "$capfile" "Go client, 40 requests with 20 KB answers; every 10th server data segment dropped at the client's input (nftables), after the capture saw it" \
+    10.99.0.1 "$port" lossy micro "$work/client.json"
+}
+
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng
   go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse
-  http-pipelined http-websocket http-curl-features https-go-h2)
+  http-pipelined http-websocket http-curl-features https-go-h2 http-lossy)
 for s in "${scenarios[@]}"; do
   case $s in
     go-default-pool)       go_pool "$s" lo 127.0.0.1 18080 ;;
@@ -228,6 +273,7 @@ for s in "${scenarios[@]}"; do
     http-pipelined) py_lifecycle "$s" 18093 pipelined "Python socket: GET, HEAD, GET written in one segment (pipelining)" ;;
     http-websocket) py_lifecycle "$s" 18094 websocket "Python socket: a WebSocket upgrade (101), one frame each way" ;;
     http-curl-features) curl_features "$s" 18095 ;;
+    http-lossy) lossy "$s" 18097 ;;
     https-go-h2) go_lifecycle "$s" 18096 tls-h2 "Go client over TLS 1.2 (SNI poolscope.test), HTTP/2 by ALPN: 3 requests on one connection" -tls ;;
     *) echo "record.sh: unknown scenario $s" >&2; exit 2 ;;
   esac

@@ -15,7 +15,7 @@ import Testing
     /// Every plain-HTTP fixture: requests per connection equal the server's count.
     @Test(arguments: ["go-default-pool", "go-default-pool-any", "curl-keepalive-nano", "curl-keepalive-ipv6", "curl-keepalive-pcapng",
                       "go-client-idle-timeout", "go-server-idle-timeout", "go-keepalive-disabled", "py-port-reuse",
-                      "http-pipelined", "http-websocket", "http-curl-features"])
+                      "http-pipelined", "http-websocket", "http-curl-features", "http-lossy"])
     func requestsMatchTheServersCount(scenario: String) throws {
         let (truth, report) = try load(scenario)
         for c in report.connections {
@@ -88,6 +88,23 @@ import Testing
         #expect(c.http.tls == TLSInfo(serverName: "poolscope.test", offeredALPN: ["h2", "http/1.1"], alpn: "h2"))
         #expect((c.http.estimatedExchanges ?? 0) >= 3)
         #expect(c.http.transactions.isEmpty)
+    }
+
+    /// Real loss: nftables dropped every 10th server data segment at the
+    /// client's input, after the capture saw it; TCP sent each again. Each
+    /// retransmission is counted, each byte once, every request found.
+    @Test func lossyLinkRetransmissions() throws {
+        let (truth, report) = try load("http-lossy")
+        let drops = try #require(truth.nftables_drops)
+        #expect(drops > 20)
+        let c = try #require(report.connections.first)
+        #expect(c.retransmittedSegments == PerSide(client: 0, server: drops))
+        let served = try #require(truth.server_view.first)
+        #expect(c.bytes == PerSide(client: served.bytes_in, server: served.bytes_out))
+        #expect(c.http.requests == 40 && c.http.responses == 40 && c.http.unknownGaps == 0)
+        #expect(c.missedBytes == PerSide(client: 0, server: 0))
+        #expect(c.zeekHistory.contains("t"))
+        #expect(c.http.transactions.allSatisfy { $0.status == 200 && $0.responseBytes > 20_000 })
     }
 
     /// A gap the capture point never saw: the segment carrying the third

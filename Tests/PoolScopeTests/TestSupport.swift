@@ -90,6 +90,8 @@ struct Truth: Decodable {
     var expected: Expected
     /// `ss -tan state time-wait` right after the client ran (lifecycle fixtures).
     var ss_time_wait: [TimeWaitSocket]?
+    /// Segments nftables dropped after the capture saw them (http-lossy).
+    var nftables_drops: Int?
 
     static func load(_ scenario: String) throws -> Truth {
         let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixture("\(scenario).truth.json")))
