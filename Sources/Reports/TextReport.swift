@@ -1,5 +1,14 @@
+import HTTPStreams
 import PacketDecode
 import TCPFlows
+
+extension String {
+    var trimmedRight: String {
+        var s = Substring(self)
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}
 
 /// The plain-text report: the capture summary, then one line per connection.
 public enum TextReport {
@@ -49,6 +58,18 @@ public enum TextReport {
         return out
     }
 
+    /// `7`, `1+1 unknown`, `tls poolscope.test`, `2 websocket`.
+    static func requestsText(_ h: HTTPSummary) -> String {
+        guard let requests = h.requests else {
+            if let tls = h.tls { return "tls \(tls.serverName ?? "")".trimmedRight }
+            return h.protocolName == "unknown" ? "-" : h.protocolName
+        }
+        var text = String(requests)
+        if h.unknownGaps > 0 { text += "+\(h.unknownGaps) unknown" }
+        if let up = h.upgraded { text += " \(up)" }
+        return text
+    }
+
     /// `fin by client`, `rst by server (idle)`, `refused`, `open (idle)`.
     static func closeText(_ close: CloseRecord) -> String {
         switch close.kind {
@@ -77,7 +98,7 @@ public enum TextReport {
         var out = "connections: \(connections.count)\n"
         guard !connections.isEmpty else { return out }
         let header = ["id", "client", "server", "first (UTC)", "duration", "pkts c>s", "pkts s>c", "bytes c>s", "bytes s>c",
-                      "close", "TIME_WAIT from", "zeek", ""]
+                      "requests", "close", "TIME_WAIT from", "zeek", ""]
         var rows: [[String]] = [header]
         for c in connections {
             rows.append([
@@ -86,11 +107,12 @@ public enum TextReport {
                 TimeText.seconds(c.duration),
                 String(c.packets.client), String(c.packets.server),
                 String(c.bytes.client), String(c.bytes.server),
+                requestsText(c.http),
                 closeText(c.close), timeWaitText(c.timeWait), "\(c.zeekConnState) \(c.zeekHistory)",
                 c.midStream ? "mid-stream" : "",
             ])
         }
-        let rightAligned: Set<Int> = [0, 4, 5, 6, 7, 8]
+        let rightAligned: Set<Int> = [0, 4, 5, 6, 7, 8, 9]
         var widths = [Int](repeating: 0, count: header.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         for row in rows {

@@ -337,7 +337,10 @@ public struct Connection: Sendable {
             portReuse: portReuse, zeekConnState: zeek.connState, zeekHistory: zeek.history,
             zeekMissedBytes: zeek.missedBytes, zeekOriginatorBytes: zeek.originatorBytes,
             zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient,
-            http: streams.http.summary)
+            http: streams.http.summary,
+            streamGaps: PerSide(client: streams.client.gaps, server: streams.server.gaps),
+            streamGapBytes: PerSide(client: streams.client.gapBytes, server: streams.server.gapBytes),
+            conflictingOverlaps: PerSide(client: streams.client.conflictingOverlaps, server: streams.server.conflictingOverlaps))
     }
 
     func closeRecord(trackingEnded: String) -> CloseRecord {

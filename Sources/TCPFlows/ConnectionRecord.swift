@@ -151,6 +151,11 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var zeekOriginatorIsClient: Bool
     /// What HTTP analysis found on the connection's streams.
     public var http: HTTPSummary
+    /// Reassembly of each direction: stretches never captured and their bytes,
+    /// and retransmitted bytes that disagreed with the first copy.
+    public var streamGaps: PerSide<Int>
+    public var streamGapBytes: PerSide<Int>
+    public var conflictingOverlaps: PerSide<Int>
 
     public var duration: Double { CaptureTime.seconds(from: start, to: end) }
 }

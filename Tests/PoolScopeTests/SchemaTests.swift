@@ -77,7 +77,8 @@ struct SchemaValidator {
 @Suite struct ReportSchema {
     static let schemaPath = Paths.packageRoot.appendingPathComponent("schema/poolscope.report.schema.json").path
     static let fixtures = ["go-default-pool.pcap", "py-refused.pcap", "py-simultaneous-close.pcap", "py-port-reuse.pcap",
-                           "curl-keepalive-nano.pcap", "curl-keepalive-ipv6.pcap", "py-rst-linger.pcap"]
+                           "curl-keepalive-nano.pcap", "curl-keepalive-ipv6.pcap", "py-rst-linger.pcap",
+                           "http-curl-features.pcap", "https-go-h2.pcap", "http-websocket.pcap"]
 
     @Test(arguments: fixtures)
     func jsonDocumentMatchesTheSchema(fixture: String) throws {
