@@ -6,6 +6,7 @@
 //   PacketDecode (decode: pure, zero-copy views over captured bytes)
 //   HTTPStreams  (HTTP/1.x framing on in-order streams, TLS and HTTP/2 detection; pure)
 //   TCPFlows     (TCP flows: the flow table and connection records; pure, no clock)
+//   PoolInference (pools, inferred settings and findings from finished connections; pure)
 //   Reports      (text / JSON rendering of the report model)
 //   PoolScope    (the library a program embeds: wires the layers together)
 //   PoolScopeCLI (the `poolscope` executable: argument parsing only)
@@ -35,8 +36,9 @@ let package = Package(
         // it from its reassembly (as Zeek's TCP analyzer owns its children).
         .target(name: "HTTPStreams"),
         .target(name: "TCPFlows", dependencies: ["PacketDecode", "HTTPStreams"]),
-        .target(name: "Reports", dependencies: ["PacketDecode", "HTTPStreams", "TCPFlows"]),
-        .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "HTTPStreams", "TCPFlows", "Reports"]),
+        .target(name: "PoolInference", dependencies: ["PacketDecode", "HTTPStreams", "TCPFlows"]),
+        .target(name: "Reports", dependencies: ["PacketDecode", "HTTPStreams", "TCPFlows", "PoolInference"]),
+        .target(name: "PoolScope", dependencies: ["PcapCapture", "PacketDecode", "HTTPStreams", "TCPFlows", "PoolInference", "Reports"]),
         .executableTarget(
             name: "PoolScopeCLI",
             dependencies: [

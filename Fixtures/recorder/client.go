@@ -72,6 +72,32 @@ func get(client *http.Client, url, phase string) {
 	mu.Unlock()
 }
 
+// getUndrained closes the body without reading it.
+func getUndrained(client *http.Client, url string) {
+	mu.Lock()
+	counter++
+	n := counter
+	mu.Unlock()
+	t := requestTruth{N: n, Phase: "undrained"}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		_, p, _ := net.SplitHostPort(info.Conn.LocalAddr().String())
+		t.LocalPort, _ = strconv.Atoi(p)
+		t.Reused = info.Reused
+		t.WasIdle = info.WasIdle
+	}}
+	req, _ := http.NewRequest("GET", url, nil)
+	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "request failed:", err)
+		os.Exit(1)
+	}
+	resp.Body.Close()
+	t.Status = resp.StatusCode
+	mu.Lock()
+	requests = append(requests, t)
+	mu.Unlock()
+}
+
 func concurrent(client *http.Client, count int, url, phase string) {
 	var wg sync.WaitGroup
 	for i := 0; i < count; i++ {
@@ -90,10 +116,13 @@ func main() {
 	client := http.DefaultClient
 	switch *scenario {
 	case "client-idle-timeout":
-		// IdleConnTimeout 500 ms: the client closes its idle connection itself.
+		// IdleConnTimeout 500 ms: the client closes its idle connection itself,
+		// twice (the second time on a new connection), so the timeout is seen twice.
 		client = &http.Client{Transport: &http.Transport{IdleConnTimeout: 500 * time.Millisecond}}
 		get(client, *base+"/?size=1000", "first")
 		get(client, *base+"/?size=1000", "reused")
+		time.Sleep(1500 * time.Millisecond)
+		get(client, *base+"/?size=1000", "after-idle-close")
 		time.Sleep(1500 * time.Millisecond)
 	case "server-idle-timeout":
 		// The server's IdleTimeout (500 ms) is shorter than the client's (90 s).
@@ -112,6 +141,36 @@ func main() {
 			get(client, httpsBase+"/?size=800", "sequential")
 		}
 		transport.CloseIdleConnections()
+	case "default-c20":
+		// DefaultTransport (MaxIdleConnsPerHost 2) under 20 concurrent requests, three bursts.
+		for b := 0; b < 3; b++ {
+			concurrent(client, 20, *base+"/slow?ms=100&size=1000", fmt.Sprintf("burst-%d", b+1))
+			time.Sleep(400 * time.Millisecond)
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	case "maxidle10-c10":
+		// MaxIdleConnsPerHost 10 under 10 concurrent requests, three bursts: no churn.
+		transport := &http.Transport{MaxIdleConnsPerHost: 10}
+		client = &http.Client{Transport: transport}
+		for b := 0; b < 3; b++ {
+			concurrent(client, 10, *base+"/slow?ms=100&size=1000", fmt.Sprintf("burst-%d", b+1))
+			time.Sleep(400 * time.Millisecond)
+		}
+		transport.CloseIdleConnections()
+	case "undrained":
+		// Bodies closed without being read: Go cannot reuse the connection.
+		for i := 0; i < 5; i++ {
+			getUndrained(client, *base+"/?size=200000")
+			time.Sleep(100 * time.Millisecond)
+		}
+	case "new-transport":
+		// A new Transport (a new pool) for every request; the old pools' idle
+		// connections stay open until the server's IdleTimeout closes them.
+		for i := 0; i < 5; i++ {
+			get(&http.Client{Transport: &http.Transport{}}, *base+"/?size=1000", "sequential")
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(1500 * time.Millisecond)
 	case "lossy":
 		// 40 requests with 20 KB answers on one kept-alive connection, across a lossy link.
 		for i := 0; i < 40; i++ {

@@ -246,10 +246,21 @@ lossy() {
     10.99.0.1 "$port" lossy micro "$work/client.json"
 }
 
+# py_requests NAME PORT MODE DESCRIPTION: Python requests, with or without a Session.
+py_requests() {
+  local name=$1 port=$2 mode=$3 description=$4
+  begin_scenario "$name" lo 127.0.0.1 "$port"
+  python3 "$here/pyrequests.py" "$mode" "$base" > "$work/client.json"
+  snapshot_time_wait "$port"
+  stop_all
+  write_truth "$name" "$capfile" "$description" 127.0.0.1 "$port" lo micro "$work/client.json"
+}
+
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng
   go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse
-  http-pipelined http-websocket http-curl-features https-go-h2 http-lossy)
+  http-pipelined http-websocket http-curl-features https-go-h2 http-lossy
+  pool-go-default-c20 pool-go-maxidle10-c10 pool-go-undrained pool-go-new-transport pool-py-session pool-py-no-session)
 for s in "${scenarios[@]}"; do
   case $s in
     go-default-pool)       go_pool "$s" lo 127.0.0.1 18080 ;;
@@ -258,7 +269,7 @@ for s in "${scenarios[@]}"; do
     curl-keepalive-ipv6)   curl_several "$s" lo ::1 18083 ;;
     curl-keepalive-pcapng) curl_several "$s" pcapng 127.0.0.1 18084 ;;
     go-client-idle-timeout) go_lifecycle "$s" 18085 client-idle-timeout \
-      "Go client, IdleConnTimeout 500 ms: 2 requests on one connection, then the client closes it idle" ;;
+      "Go client, IdleConnTimeout 500 ms: 2 requests on one connection, closed idle by the client; then one more on a new connection, closed idle too" ;;
     go-server-idle-timeout) go_lifecycle "$s" 18086 server-idle-timeout \
       "Go server IdleTimeout 500 ms: the server closes the idle connection; the next request opens another" \
       -idle-timeout 500ms ;;
@@ -274,6 +285,13 @@ for s in "${scenarios[@]}"; do
     http-websocket) py_lifecycle "$s" 18094 websocket "Python socket: a WebSocket upgrade (101), one frame each way" ;;
     http-curl-features) curl_features "$s" 18095 ;;
     http-lossy) lossy "$s" 18097 ;;
+    pool-go-default-c20) go_lifecycle "$s" 18100 default-c20 "Go DefaultTransport under 20 concurrent requests, three bursts" ;;
+    pool-go-maxidle10-c10) go_lifecycle "$s" 18101 maxidle10-c10 "Go Transport MaxIdleConnsPerHost 10 under 10 concurrent requests, three bursts" ;;
+    pool-go-undrained) go_lifecycle "$s" 18102 undrained "Go client closing 200 KB response bodies without reading them, 5 requests" ;;
+    pool-go-new-transport) go_lifecycle "$s" 18103 new-transport \
+      "Go client with a new Transport per request (5), server IdleTimeout 1 s closes the abandoned idle connections" -idle-timeout 1s ;;
+    pool-py-session) py_requests "$s" 18104 session "Python requests.Session: 5 GETs" ;;
+    pool-py-no-session) py_requests "$s" 18105 no-session "Python requests.get without a Session: 5 GETs" ;;
     https-go-h2) go_lifecycle "$s" 18096 tls-h2 "Go client over TLS 1.2 (SNI poolscope.test), HTTP/2 by ALPN: 3 requests on one connection" -tls ;;
     *) echo "record.sh: unknown scenario $s" >&2; exit 2 ;;
   esac

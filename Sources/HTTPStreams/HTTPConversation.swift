@@ -21,6 +21,8 @@ public struct HTTPTransaction: Sendable, Equatable {
     public var position: Int
     /// 1xx interim responses before the final one (100 Continue).
     public var interimResponses: Int
+    /// The request or the response said "Connection: close" (or was HTTP/1.0 without keep-alive).
+    public var connectionClose = false
 }
 
 /// TLS seen without decryption.
@@ -249,7 +251,8 @@ public struct HTTPConversation: Sendable {
                         method: head.method ?? "", host: head.host, target: head.target ?? "",
                         targetTruncated: head.targetTruncated, status: nil, requestBytes: headBytes, responseBytes: 0,
                         requestStart: start, requestEnd: nil, responseStart: nil, responseEnd: nil,
-                        idleBefore: max(0, idle), position: transactionCount, interimResponses: 0))
+                        idleBefore: max(0, idle), position: transactionCount, interimResponses: 0,
+                        connectionClose: head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)))
                 }
             case let .end(at, bodyBytes):
                 if let i = transactions.indices.last, i == transactionCount - 1 {
@@ -301,6 +304,9 @@ public struct HTTPConversation: Sendable {
                     transactions[answered].interimResponses = pendingInterim
                 }
                 pendingResponseHeadBytes = headBytes
+                if answered < transactions.count && (head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)) {
+                    transactions[answered].connectionClose = true
+                }
                 if status == 101 { upgraded = head.upgrade ?? "upgrade" }
                 if methodOf(answered) == "CONNECT" && (200..<300).contains(status) { upgraded = "tunnel" }
             case let .end(at, bodyBytes):

@@ -1,5 +1,6 @@
 @_exported import HTTPStreams
 @_exported import PacketDecode
+@_exported import PoolInference
 @_exported import Reports
 @_exported import TCPFlows
 
@@ -10,6 +11,7 @@
 /// (the `CaptureRun` helpers do it from libpcap) and calling `finish()`.
 public struct Analyzer {
     private var flows: FlowTracker
+    private var poolAnalyzer: PoolAnalyzer
     private var summary = CaptureSummary()
     private var records: [ConnectionRecord] = []
     /// For whole-capture reports: where each connection's record is, to settle reuse later.
@@ -21,8 +23,12 @@ public struct Analyzer {
     private var lastTime = Int64.min
     private var subMicrosecond = false
 
-    public init(settings: FlowSettings = FlowSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil) {
+    public init(settings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
+                onConnection: ((ConnectionRecord) -> Void)? = nil) {
         flows = FlowTracker(settings: settings)
+        var pools = poolSettings
+        pools.timeWaitSeconds = settings.timeWaitSeconds
+        poolAnalyzer = PoolAnalyzer(settings: pools)
         self.onConnection = onConnection
     }
 
@@ -66,6 +72,7 @@ public struct Analyzer {
     }
 
     private mutating func deliver(_ finished: [ConnectionRecord]) {
+        for record in finished { poolAnalyzer.add(record) }
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {
@@ -107,6 +114,8 @@ public struct Analyzer {
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
         summary.timeWaitHosts = flows.timeWaitLedger.loads()
         records.sort { $0.id < $1.id }
-        return Report(capture: summary, connections: records)
+        var report = Report(capture: summary, connections: records)
+        report.pools = poolAnalyzer.reports(captureEnd: captureEnd.nanoseconds)
+        return report
     }
 }

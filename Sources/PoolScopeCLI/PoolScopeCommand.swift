@@ -89,7 +89,7 @@ struct OutputOptions: ParsableArguments {
         switch format {
         case .text: TextReport.render(report)
         case .json: JSONReport.render(report)
-        case .ndjson: JSONReport.captureRecord(report.capture)
+        case .ndjson: JSONReport.captureRecord(report.capture, pools: report.pools)
         }
     }
 

@@ -1,5 +1,6 @@
 import HTTPStreams
 import PacketDecode
+import PoolInference
 import TCPFlows
 
 /// The `--format json` document and the `--format ndjson` records.
@@ -19,6 +20,7 @@ public enum JSONReport {
         head.beginObject()
         head.field("schema", Report.schema)
         writeCapture(report.capture, into: &head)
+        writePools(report.pools, nanoseconds: report.capture.nanosecondTimestamps, into: &head)
         head.beginArray("connections")
         write(head.text)
         let ns = report.capture.nanosecondTimestamps
@@ -43,15 +45,96 @@ public enum JSONReport {
         return json.text + "\n"
     }
 
-    /// The capture summary as a standalone NDJSON record (the stream's last line).
-    public static func captureRecord(_ capture: CaptureSummary) -> String {
+    /// The capture summary (and the pools) as a standalone NDJSON record (the stream's last line).
+    public static func captureRecord(_ capture: CaptureSummary, pools: [PoolReport] = []) -> String {
         var json = JSONText()
         json.beginObject()
         json.field("schema", Report.schema)
         json.field("type", "capture")
         writeCapture(capture, into: &json)
+        writePools(pools, nanoseconds: capture.nanosecondTimestamps, into: &json)
         json.endObject()
         return json.text + "\n"
+    }
+
+    static func writePools(_ pools: [PoolReport], nanoseconds ns: Bool, into json: inout JSONText) {
+        json.beginArray("pools")
+        for p in pools {
+            json.beginObject()
+            json.field("client", p.client.description)
+            json.beginObject("server")
+            json.field("ip", p.server.address.description)
+            json.field("port", Int(p.server.port))
+            json.endObject()
+            json.field("name", p.name)
+            json.field("connections", p.connections)
+            json.field("requests", p.requests)
+            json.field("hidden_request_connections", p.hiddenRequestConnections)
+            json.field("reuse_ratio", p.reuseRatio, decimals: 3)
+            json.field("single_request_share", p.singleRequestShare, decimals: 3)
+            json.field("peak_open", p.peakOpen)
+            json.field("peak_active", p.peakActive)
+            json.field("peak_idle", p.peakIdle)
+            json.field("peak_time_wait_client", p.peakTimeWaitClient)
+            json.field("peak_time_wait_server", p.peakTimeWaitServer)
+            json.field("requests_per_second", p.requestsPerSecond, decimals: 3)
+            json.field("idle_reused", p.idleReused)
+            json.field("closed_after_response_while_others_idle", p.closedAfterResponseWhileOthersIdle)
+            json.beginObject("idle_closes")
+            json.field("client", p.idleClosesByClient)
+            json.field("server", p.idleClosesByServer)
+            json.endObject()
+            json.beginObject("closes_per_second")
+            json.field("client", p.closesPerSecondClient, decimals: 3)
+            json.field("server", p.closesPerSecondServer, decimals: 3)
+            json.endObject()
+            json.field("port_exhaustion_s", p.portExhaustionSeconds, decimals: 1)
+            json.beginObject("inferred")
+            writeInferred("max_idle_per_host", p.inferred.maxIdlePerHost.map { ($0.observations, $0.evidence) }, into: &json) { $0.field("value", p.inferred.maxIdlePerHost?.value) }
+            writeInferred("client_idle_timeout_s", p.inferred.clientIdleTimeout.map { ($0.observations, $0.evidence) }, into: &json) { $0.field("value", p.inferred.clientIdleTimeout?.value, decimals: 3) }
+            writeInferred("server_idle_timeout_s", p.inferred.serverIdleTimeout.map { ($0.observations, $0.evidence) }, into: &json) { $0.field("value", p.inferred.serverIdleTimeout?.value, decimals: 3) }
+            writeInferred("max_conns_per_host", p.inferred.maxConnsPerHost.map { ($0.observations, $0.evidence) }, into: &json) { $0.field("value", p.inferred.maxConnsPerHost?.value) }
+            writeInferred("keep_alive", p.inferred.keepAlive.map { ($0.observations, $0.evidence) }, into: &json) { $0.field("value", p.inferred.keepAlive?.value) }
+            json.endObject()
+            json.beginArray("findings")
+            for f in p.findings {
+                json.beginObject()
+                json.field("code", f.code)
+                json.field("severity", f.severity)
+                json.field("message", f.message)
+                json.field("advice", f.advice)
+                json.beginArray("connection_ids")
+                for id in f.connectionIDs { json.rawNumber(id) }
+                json.endArray()
+                json.endObject()
+            }
+            json.endArray()
+            json.beginArray("timeline")
+            for t in p.timeline {
+                json.beginArray()
+                json.rawNumber(epochNanoseconds: t.time, nanosecondDigits: ns)
+                json.rawNumber(t.open)
+                json.rawNumber(t.active)
+                json.rawNumber(t.idle)
+                json.endArray()
+            }
+            json.endArray()
+            json.endObject()
+        }
+        json.endArray()
+    }
+
+    /// An inferred setting: null when not observed, else {value, observations, evidence}.
+    static func writeInferred(_ key: String, _ support: (Int, String)?, into json: inout JSONText, value: (inout JSONText) -> Void) {
+        guard let (observations, evidence) = support else {
+            json.field(key, nil as String?)
+            return
+        }
+        json.beginObject(key)
+        value(&json)
+        json.field("observations", observations)
+        json.field("evidence", evidence)
+        json.endObject()
     }
 
     static func writeCapture(_ c: CaptureSummary, into json: inout JSONText) {

@@ -1,4 +1,5 @@
 import PacketDecode
+import PoolInference
 import TCPFlows
 
 /// One input the capture was read from.
@@ -73,9 +74,12 @@ public struct Report: Sendable, Equatable {
 
     public var capture: CaptureSummary
     public var connections: [ConnectionRecord]
+    /// Each client's pool toward each server: inferred settings and findings.
+    public var pools: [PoolReport] = []
 
-    public init(capture: CaptureSummary, connections: [ConnectionRecord]) {
+    public init(capture: CaptureSummary, connections: [ConnectionRecord], pools: [PoolReport] = []) {
         self.capture = capture
         self.connections = connections
+        self.pools = pools
     }
 }

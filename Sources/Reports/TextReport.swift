@@ -1,5 +1,6 @@
 import HTTPStreams
 import PacketDecode
+import PoolInference
 import TCPFlows
 
 extension String {
@@ -17,6 +18,7 @@ public enum TextReport {
         let c = report.capture
         out += summary(c)
         out += "\n"
+        out += pools(report.pools)
         out += connectionTable(report.connections, nanoseconds: c.nanosecondTimestamps)
         return out
     }
@@ -56,6 +58,48 @@ public enum TextReport {
             out += " (at \(TimeText.utcTimeOfDay(host.peakAt))), 2*MSL = \(TimeText.compactSeconds(c.timeWaitSeconds)) s\n"
         }
         return out
+    }
+
+    /// Each pool in plain words: what it is doing, what it appears set to, what to change.
+    public static func pools(_ pools: [PoolReport]) -> String {
+        guard !pools.isEmpty else { return "" }
+        var out = "pools: \(pools.count)\n"
+        for p in pools {
+            let named = p.name.flatMap { $0 == p.server.description || $0 == p.server.address.description ? nil : $0 }
+            let server = p.server.description + (named.map { " (\($0))" } ?? "")
+            out += "  client \(p.client) -> \(server): \(p.connections) connection\(p.connections == 1 ? "" : "s")"
+            if p.hiddenRequestConnections == p.connections {
+                out += ", requests hidden (TLS or HTTP/2)"
+            } else {
+                out += ", \(p.requests) request\(p.requests == 1 ? "" : "s")"
+                if let ratio = p.reuseRatio { out += " (\(format(ratio)) per connection)" }
+            }
+            out += "; at most \(p.peakOpen) open, \(p.peakActive) busy, \(p.peakIdle) idle at once\n"
+            var settings: [String] = []
+            if let m = p.inferred.maxIdlePerHost {
+                settings.append("keeps at most \(m.value) idle connection\(m.value == 1 ? "" : "s")" + (m.value == 2 ? " (like Go's default MaxIdleConnsPerHost = 2)" : ""))
+            }
+            if let k = p.inferred.keepAlive { settings.append(k.value ? "keep-alive on" : "keep-alive off") }
+            if let t = p.inferred.clientIdleTimeout { settings.append("client closes idle connections after \(format(t.value)) s") }
+            if let t = p.inferred.serverIdleTimeout { settings.append("server closes idle connections after \(format(t.value)) s") }
+            if !settings.isEmpty { out += "    inferred: \(settings.joined(separator: "; "))\n" }
+            if p.peakTimeWaitClient > 0 || p.peakTimeWaitServer > 0 {
+                out += "    TIME_WAIT: at most \(p.peakTimeWaitClient) on the client, \(p.peakTimeWaitServer) on the server"
+                if let s = p.portExhaustionSeconds { out += "; client ports exhausted in \(format(s)) s at this rate" }
+                out += "\n"
+            }
+            for f in p.findings {
+                out += "    [\(f.severity)] \(f.code): \(f.message)\n"
+                out += "      advice: \(f.advice)\n"
+            }
+            if p.findings.isEmpty { out += "    no pooling problem found\n" }
+        }
+        return out + "\n"
+    }
+
+    static func format(_ v: Double) -> String {
+        let rounded = (v * 100).rounded() / 100
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }
 
     /// `7`, `1+1 unknown`, `tls poolscope.test`, `2 websocket`.

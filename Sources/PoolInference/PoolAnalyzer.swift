@@ -1,0 +1,327 @@
+import HTTPStreams
+import PacketDecode
+import TCPFlows
+
+/// Settings the inference needs that come from the command line.
+public struct PoolSettings: Sendable {
+    /// The client's ephemeral port range (Linux default 32768-60999).
+    public var portRange: ClosedRange<Int> = 32768...60999
+    /// 2·MSL, as for TIME_WAIT windows.
+    public var timeWaitSeconds: Double = 60
+    /// A client close this soon after a response means the connection was not kept idle.
+    public var closeAfterResponseGrace: Double = 0.05
+    /// TIME_WAIT sockets held by the client toward one server that make a finding.
+    public var timeWaitBuildupThreshold = 50
+
+    public init() {}
+}
+
+/// Describes each client's connection pools from finished connection records.
+///
+/// Keeps a compact summary per connection (times, close, TIME_WAIT, request
+/// and response times) grouped by pool; `reports()` sweeps each pool's
+/// intervals for its peaks, infers settings and derives the findings. Pure:
+/// no clock, no I/O. The thresholds are named in `PoolSettings`.
+public struct PoolAnalyzer: Sendable {
+    struct Key: Hashable, Sendable {
+        var client: IPAddress
+        var server: Endpoint
+        var name: String?
+    }
+
+    struct Exchange: Sendable {
+        var start: Int64
+        var end: Int64?
+        var connectionClose: Bool
+    }
+
+    struct Member: Sendable {
+        var id: Int
+        var start: Int64
+        /// When the first FIN or RST was sent (nil: still open at capture end).
+        var closeAt: Int64?
+        var closedByClient: Bool?
+        var closeIsReset: Bool
+        var requests: Int?
+        var exchanges: [Exchange]
+        var timeWaitHolder: TimeWaitHolder?
+        var timeWaitStart: Int64
+        var timeWaitEnd: Int64
+    }
+
+    public let settings: PoolSettings
+    var pools: [Key: [Member]] = [:]
+    var order: [Key] = []
+
+    public init(settings: PoolSettings = PoolSettings()) {
+        self.settings = settings
+    }
+
+    /// Notes a finished connection.
+    public mutating func add(_ r: ConnectionRecord) {
+        let name = r.http.tls?.serverName ?? r.http.transactions.first?.host
+        let key = Key(client: r.client.address, server: r.server, name: name)
+        if pools[key] == nil { order.append(key) }
+        let tw = r.timeWait
+        pools[key, default: []].append(Member(
+            id: r.id, start: r.start.nanoseconds, closeAt: r.close.at?.nanoseconds,
+            closedByClient: r.close.initiator.map { $0 == .client },
+            closeIsReset: r.close.kind == .rst,
+            requests: r.http.requests,
+            exchanges: r.http.transactions.map { Exchange(start: $0.requestStart, end: $0.responseEnd, connectionClose: $0.connectionClose) },
+            timeWaitHolder: tw?.holder, timeWaitStart: tw?.start.nanoseconds ?? 0,
+            timeWaitEnd: min(tw?.end.nanoseconds ?? 0, tw?.reusedAt?.nanoseconds ?? .max)))
+    }
+
+    /// Every pool, in the order their first connection finished.
+    public func reports(captureEnd: Int64) -> [PoolReport] {
+        order.compactMap { key in pools[key].map { report(key, $0.sorted { $0.id < $1.id }, captureEnd: captureEnd) } }
+    }
+
+    // MARK: - One pool
+
+    func report(_ key: Key, _ members: [Member], captureEnd: Int64) -> PoolReport {
+        let grace = Int64(settings.closeAfterResponseGrace * 1e9)
+        var events: [(time: Int64, open: Int, active: Int, idle: Int)] = []
+        var idleIntervals: [(member: Int, start: Int64, end: Int64, endedBy: IdleEnd)] = []
+        var capClosures: [(member: Int, at: Int64)] = []
+        var visibleRequests = 0, visibleConnections = 0, single = 0
+        for (m, c) in members.enumerated() {
+            let end = c.closeAt ?? captureEnd
+            events.append((c.start, 1, 0, 0))
+            events.append((end, -1, 0, 0))
+            if let n = c.requests {
+                visibleRequests += n
+                visibleConnections += 1
+                if n == 1 { single += 1 }
+            }
+            for (i, x) in c.exchanges.enumerated() {
+                let responseEnd = min(x.end ?? end, end)
+                events.append((x.start, 0, 1, 0))
+                events.append((max(responseEnd, x.start), 0, -1, 0))
+                guard let done = x.end, done <= end else { continue }
+                // Idle from the response to the next request, or to the close.
+                if i + 1 < c.exchanges.count {
+                    idleIntervals.append((m, done, max(done, c.exchanges[i + 1].start), .reuse))
+                } else if c.closeAt != nil {
+                    let byClient = c.closedByClient == true
+                    if byClient && end - done <= grace && !c.closeIsReset {
+                        capClosures.append((m, end))      // not kept: closed right after its response
+                    } else {
+                        idleIntervals.append((m, done, end, byClient ? .clientClose : .serverClose))
+                    }
+                } else {
+                    idleIntervals.append((m, done, captureEnd, .captureEnd))
+                }
+            }
+        }
+        for interval in idleIntervals where interval.end > interval.start {
+            events.append((interval.start, 0, 0, 1))
+            events.append((interval.end, 0, 0, -1))
+        }
+        events.sort { $0.time != $1.time ? $0.time < $1.time : ($0.open + $0.active + $0.idle) < ($1.open + $1.active + $1.idle) }
+        var open = 0, active = 0, idle = 0, peakOpen = 0, peakActive = 0, peakIdle = 0, timesAtPeakIdle = 0
+        var timeline: [TimelinePoint] = []
+        for e in events {
+            open += e.open; active += e.active; idle += e.idle
+            peakOpen = max(peakOpen, open)
+            peakActive = max(peakActive, active)
+            if idle > peakIdle { peakIdle = idle; timesAtPeakIdle = 1 } else if idle == peakIdle && e.idle > 0 && idle > 0 { timesAtPeakIdle += 1 }
+            if let last = timeline.last, last.time == e.time { timeline.removeLast() }
+            timeline.append(TimelinePoint(time: e.time, open: open, active: active, idle: idle))
+        }
+        if timeline.count > 200 {
+            let stride = (timeline.count + 199) / 200
+            timeline = Swift.stride(from: 0, to: timeline.count, by: stride).map { i in
+                timeline[i..<min(i + stride, timeline.count)].max { $0.open < $1.open }!
+            }
+        }
+
+        // Cap closures that happened while other connections sat idle.
+        let capWhileOthersIdle = capClosures.filter { closure in
+            idleIntervals.contains { $0.member != closure.member && $0.start <= closure.at && $0.end > closure.at && $0.end - $0.start > grace }
+        }
+
+        // TIME_WAIT held toward this server, by side.
+        func peakTimeWait(_ holders: Set<TimeWaitHolder>) -> Int {
+            var tw: [(Int64, Int)] = []
+            for c in members where c.timeWaitHolder.map(holders.contains) == true && c.timeWaitEnd > c.timeWaitStart {
+                tw.append((c.timeWaitStart, 1)); tw.append((c.timeWaitEnd, -1))
+            }
+            tw.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            var n = 0, peak = 0
+            for (_, d) in tw { n += d; peak = max(peak, n) }
+            return peak
+        }
+        let peakTWClient = peakTimeWait([.client, .both])
+        let peakTWServer = peakTimeWait([.server, .both])
+
+        let first = members.map(\.start).min() ?? 0
+        let last = members.map { $0.closeAt ?? captureEnd }.max() ?? first
+        let span = max(Double(last - first) / 1e9, 0.001)
+        let closedByClient = members.filter { $0.closedByClient == true }.count
+        let closedByServer = members.filter { $0.closedByClient == false }.count
+        let requestTimes = members.flatMap { $0.exchanges.map(\.start) }
+        let requestSpan = Double((requestTimes.max() ?? 0) - (requestTimes.min() ?? 0)) / 1e9
+        // Ports tied up by the client's TIME_WAITs at the observed rate (at
+        // least 20 of them, over at least a second, before extrapolating).
+        let clientTimeWaits = members.filter { $0.timeWaitHolder == .client || $0.timeWaitHolder == .both }.count
+        let rate = Double(clientTimeWaits) / max(span, 1)
+        let ports = Double(settings.portRange.count)
+        let exhaustion: Double? = clientTimeWaits >= 20 && rate * settings.timeWaitSeconds >= ports ? ports / rate : nil
+
+        // Idle closes: who closed, after how long. Closes by one side within
+        // 5 ms of each other are a bulk close (CloseIdleConnections, exit,
+        // shutdown), not a timeout: they count as idle closes but say nothing
+        // about an idle timeout.
+        func timeoutObservations(_ end: IdleEnd) -> [Double] {
+            let closes = idleIntervals.filter { $0.endedBy == end }
+            return closes.filter { c in !closes.contains { $0.member != c.member && abs($0.end - c.end) < 5_000_000 } }
+                .map { Double($0.end - $0.start) / 1e9 }
+        }
+        let clientIdle = timeoutObservations(.clientClose)
+        let serverIdle = timeoutObservations(.serverClose)
+        let clientIdleCloses = idleIntervals.filter { $0.endedBy == .clientClose }.count
+        let serverIdleCloses = idleIntervals.filter { $0.endedBy == .serverClose }.count
+        // A new connection opened while one toward the same server sat idle:
+        // the client did not look in (or has no) pool.
+        let openedBesideIdle = members.enumerated().filter { (m, c) in
+            idleIntervals.contains { $0.member != m && $0.start + grace < c.start && $0.end > c.start }
+        }.map { $0.element.id }
+        let reusedIdle = idleIntervals.filter { $0.endedBy == .reuse }.count
+
+        var report = PoolReport(
+            client: key.client, server: key.server, name: key.name, connections: members.count,
+            requests: visibleRequests, hiddenRequestConnections: members.count - visibleConnections,
+            reuseRatio: visibleConnections > 0 ? Double(visibleRequests) / Double(visibleConnections) : nil,
+            singleRequestShare: visibleConnections > 0 ? Double(single) / Double(visibleConnections) : nil,
+            peakOpen: peakOpen, peakActive: peakActive, peakIdle: peakIdle,
+            peakTimeWaitClient: peakTWClient, peakTimeWaitServer: peakTWServer,
+            requestsPerSecond: requestTimes.count > 1 && requestSpan > 0 ? Double(requestTimes.count) / requestSpan : nil,
+            idleReused: reusedIdle, closedAfterResponseWhileOthersIdle: capWhileOthersIdle.count,
+            idleClosesByClient: clientIdleCloses, idleClosesByServer: serverIdleCloses,
+            closesPerSecondClient: Double(closedByClient) / span, closesPerSecondServer: Double(closedByServer) / span,
+            portExhaustionSeconds: exhaustion, timeline: timeline,
+            inferred: InferredSettings(), findings: [])
+        let keptIdle = idleIntervals.filter { $0.end - $0.start > grace }.count
+        report.inferred = infer(report, members, clientIdle: clientIdle, serverIdle: serverIdle, timesAtPeakIdle: timesAtPeakIdle,
+                                capClosures: capWhileOthersIdle.count, keptIdle: keptIdle)
+        report.findings = findings(report, members, capClosures: capWhileOthersIdle.map { members[$0.member].id },
+                                   openedBesideIdle: openedBesideIdle)
+        return report
+    }
+
+    enum IdleEnd: Sendable { case reuse, clientClose, serverClose, captureEnd }
+
+    // MARK: - Inference
+
+    func infer(_ r: PoolReport, _ members: [Member], clientIdle: [Double], serverIdle: [Double], timesAtPeakIdle: Int,
+               capClosures: Int, keptIdle: Int) -> InferredSettings {
+        var s = InferredSettings()
+        let reused = members.contains { ($0.requests ?? 0) > 1 }
+        let visible = members.filter { $0.requests != nil }
+        if reused {
+            s.keepAlive = Inferred(value: true, observations: r.idleReused,
+                                   evidence: "\(r.idleReused) requests reused an idle connection")
+        } else if keptIdle > 0 {
+            s.keepAlive = Inferred(value: true, observations: keptIdle,
+                                   evidence: "\(keptIdle) connections were kept open idle after their response (none was reused)")
+        } else if visible.count >= 2 && visible.allSatisfy({ ($0.requests ?? 0) <= 1 }) {
+            s.keepAlive = Inferred(value: false, observations: visible.count,
+                                   evidence: "all \(visible.count) connections carried at most one request")
+        }
+        if reused && r.peakIdle > 0 {
+            var evidence = "kept at most \(r.peakIdle) idle connections at once (\(timesAtPeakIdle) times)"
+            if capClosures > 0 { evidence += "; closed \(capClosures) right after their response while others were idle" }
+            s.maxIdlePerHost = Inferred(value: r.peakIdle, observations: timesAtPeakIdle + capClosures, evidence: evidence)
+        }
+        // A client idle timeout needs two closes at different times that agree.
+        if reused, clientIdle.count >= 2, let t = Self.typical(clientIdle) {
+            s.clientIdleTimeout = Inferred(value: t, observations: clientIdle.count,
+                                           evidence: "the client closed \(clientIdle.count) idle connection(s) after \(Self.seconds(t)) s idle")
+        }
+        if let t = Self.typical(serverIdle) {
+            s.serverIdleTimeout = Inferred(value: t, observations: serverIdle.count,
+                                           evidence: "the server closed \(serverIdle.count) idle connection(s) after \(Self.seconds(t)) s idle")
+        }
+        return s
+    }
+
+    /// The median, when the observations agree within 20% (a timeout, not chance).
+    static func typical(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let median = sorted[sorted.count / 2]
+        guard median > 0 else { return nil }
+        let agreeing = sorted.filter { abs($0 - median) <= 0.2 * median }.count
+        guard agreeing * 2 > sorted.count else { return nil }
+        return (median * 1000).rounded() / 1000
+    }
+
+    static func seconds(_ s: Double) -> String {
+        s >= 10 ? String(Int(s.rounded())) : String((s * 100).rounded() / 100)
+    }
+
+    // MARK: - Findings
+
+    func findings(_ r: PoolReport, _ members: [Member], capClosures: [Int], openedBesideIdle: [Int]) -> [Finding] {
+        var out: [Finding] = []
+        let visible = members.filter { $0.requests != nil && ($0.requests ?? 0) > 0 }
+        let allSingle = visible.count >= 3 && visible.allSatisfy { $0.requests == 1 } && visible.count == members.count
+        let ids = visible.map(\.id)
+        if allSingle {
+            let saidClose = visible.filter { $0.exchanges.contains(where: \.connectionClose) }.count
+            let resetEarly = visible.filter { $0.closedByClient == true && $0.closeIsReset && $0.exchanges.first?.end == nil }.count
+            if saidClose * 2 > visible.count {
+                out.append(Finding(
+                    code: "no-reuse", severity: "warning",
+                    message: "keep-alive disabled: \(saidClose) of \(visible.count) requests said \"Connection: close\"; every connection carried one request",
+                    advice: "enable keep-alive (Go: DisableKeepAlives false; do not set Request.Close) so connections are reused",
+                    connectionIDs: ids))
+            } else if resetEarly * 2 > visible.count {
+                out.append(Finding(
+                    code: "no-reuse", severity: "warning",
+                    message: "response bodies not drained: the client reset \(resetEarly) of \(visible.count) connections before their response was read",
+                    advice: "read each response body to the end before closing it (Go: io.Copy(io.Discard, resp.Body); resp.Body.Close())",
+                    connectionIDs: ids))
+            } else if r.peakActive <= 1 {
+                let how = openedBesideIdle.count >= 2
+                    ? "each opened while the previous one sat idle, left until the server closed it or the capture ended"
+                    : "each closed by the client after its one request"
+                out.append(Finding(
+                    code: "connection-per-request", severity: "warning",
+                    message: "a new connection for each of \(visible.count) sequential requests, \(how): the client makes a fresh pool per request",
+                    advice: "share one client across requests (Go: one http.Client/Transport; Python: requests.Session)",
+                    connectionIDs: ids))
+            }
+        }
+        if capClosures.count >= 2 && r.connections > r.peakOpen {
+            let keep = r.inferred.maxIdlePerHost?.value ?? r.peakIdle
+            out.append(Finding(
+                code: "idle-cap-churn", severity: "warning",
+                message: "the client keeps at most \(keep) idle connections but runs \(r.peakActive) requests at once: it closed \(capClosures.count) connections right after their response and opened new ones (\(r.connections) connections for \(r.requests) requests)",
+                advice: "raise the idle pool to the observed concurrency (Go: MaxIdleConnsPerHost ≥ \(r.peakActive))",
+                connectionIDs: capClosures))
+        }
+        if r.peakTimeWaitClient >= settings.timeWaitBuildupThreshold || r.portExhaustionSeconds != nil {
+            var message = "\(r.peakTimeWaitClient) sockets in TIME_WAIT on the client toward this server at once"
+            if let s = r.portExhaustionSeconds { message += "; its \(settings.portRange.count) ephemeral ports would run out in \(Self.seconds(s)) s at this rate" }
+            out.append(Finding(
+                code: "time-wait-buildup", severity: r.portExhaustionSeconds != nil ? "critical" : "warning", message: message,
+                advice: "reuse connections instead of closing them (the findings above say why they are closed)",
+                connectionIDs: members.filter { $0.timeWaitHolder == .client || $0.timeWaitHolder == .both }.map(\.id)))
+        }
+        if let server = r.inferred.serverIdleTimeout, r.inferred.keepAlive?.value != false {
+            let client = r.inferred.clientIdleTimeout?.value
+            if client == nil || client! > server.value {
+                out.append(Finding(
+                    code: "server-closes-idle-first", severity: "info",
+                    message: "the server closes idle connections after \(Self.seconds(server.value)) s, before the client does"
+                        + (client.map { " (\(Self.seconds($0)) s)" } ?? " (it kept them longer)") + ": a request on an idle connection can race the server's FIN",
+                    advice: "set the client's idle timeout below the server's (Go: IdleConnTimeout < \(Self.seconds(server.value)) s)",
+                    connectionIDs: members.filter { $0.closedByClient == false }.map(\.id)))
+            }
+        }
+        return out
+    }
+}

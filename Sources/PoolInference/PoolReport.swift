@@ -1,0 +1,86 @@
+import PacketDecode
+
+/// A setting inferred from the wire, with what supports it.
+public struct Inferred<Value: Sendable & Equatable>: Sendable, Equatable {
+    public var value: Value
+    /// How many observations support it.
+    public var observations: Int
+    /// The evidence, in words.
+    public var evidence: String
+}
+
+/// What the client's pool toward one server appears to be configured as.
+public struct InferredSettings: Sendable, Equatable {
+    /// The most connections the client kept idle toward this server at once
+    /// (Go's MaxIdleConnsPerHost; DefaultMaxIdleConnsPerHost = 2).
+    public var maxIdlePerHost: Inferred<Int>?
+    /// Typical idle time before the client closed an idle connection (Go's IdleConnTimeout).
+    public var clientIdleTimeout: Inferred<Double>?
+    /// The same for the server (its keep-alive timeout).
+    public var serverIdleTimeout: Inferred<Double>?
+    /// Where concurrency plateaued while requests queued (Go's MaxConnsPerHost).
+    public var maxConnsPerHost: Inferred<Int>?
+    /// Whether the client reuses connections at all.
+    public var keepAlive: Inferred<Bool>?
+}
+
+/// A problem found in a pool's behaviour, with its evidence and one line of advice.
+public struct Finding: Sendable, Equatable {
+    /// Stable: no-reuse, idle-cap-churn, time-wait-buildup, server-closes-idle-first, connection-per-request.
+    public var code: String
+    /// "info", "warning" or "critical".
+    public var severity: String
+    public var message: String
+    public var advice: String
+    public var connectionIDs: [Int]
+}
+
+/// One client's connection pool toward one server (IP, port, and name when
+/// several names share the address).
+public struct PoolReport: Sendable, Equatable {
+    public var client: IPAddress
+    public var server: Endpoint
+    /// TLS SNI or HTTP Host.
+    public var name: String?
+    public var connections: Int
+    /// Requests on connections whose requests are visible.
+    public var requests: Int
+    /// Connections whose requests are hidden (TLS, HTTP/2).
+    public var hiddenRequestConnections: Int
+    /// Requests per connection (visible ones only).
+    public var reuseRatio: Double?
+    /// Share of connections that carried exactly one request.
+    public var singleRequestShare: Double?
+    public var peakOpen: Int
+    public var peakActive: Int
+    /// Most connections kept idle at once (not counting one closed right after its response).
+    public var peakIdle: Int
+    public var peakTimeWaitClient: Int
+    public var peakTimeWaitServer: Int
+    /// Requests per second while the pool was in use.
+    public var requestsPerSecond: Double?
+    /// Idle stretches that ended in reuse.
+    public var idleReused: Int
+    /// Connections the client closed right after their response while others stayed idle.
+    public var closedAfterResponseWhileOthersIdle: Int
+    /// Connections closed while idle, by who closed them.
+    public var idleClosesByClient: Int
+    public var idleClosesByServer: Int
+    /// Connections closed per second, by side.
+    public var closesPerSecondClient: Double
+    public var closesPerSecondServer: Double
+    /// Seconds until the client's ephemeral ports would run out at the observed
+    /// rate of new connections (nil: never at this rate).
+    public var portExhaustionSeconds: Double?
+    /// (time, open, active, idle) at each change, thinned to at most 200 points.
+    public var timeline: [TimelinePoint]
+    public var inferred: InferredSettings
+    public var findings: [Finding]
+}
+
+public struct TimelinePoint: Sendable, Equatable {
+    public var time: Int64
+    public var open: Int
+    public var active: Int
+    public var idle: Int
+}

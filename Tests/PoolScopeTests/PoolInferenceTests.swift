@@ -1,0 +1,100 @@
+import Foundation
+import PoolScope
+import Testing
+
+/// Pool inference on fixtures recorded from clients with known settings:
+/// the inferred values and the findings each must produce, exactly.
+@Suite struct PoolInference {
+    func pool(_ scenario: String) throws -> (Truth, Report, PoolReport) {
+        let truth = try Truth.load(scenario)
+        let report = try CaptureRun.analyzeFiles([Paths.fixture(truth.capture.file)])
+        #expect(report.pools.count == 1)
+        return (truth, report, try #require(report.pools.first))
+    }
+
+    func codes(_ p: PoolReport) -> [String] { p.findings.map(\.code) }
+
+    /// The problem statement: Go's default Transport under concurrency 3.
+    @Test func goDefaultTransportKeepsTwoIdle() throws {
+        let (truth, report, p) = try pool("go-default-pool")
+        #expect(p.inferred.maxIdlePerHost?.value == 2)
+        #expect(p.inferred.keepAlive?.value == true)
+        #expect(p.requests == truth.client_view.requests.count)
+        #expect(p.peakActive == 3)
+        #expect(codes(p) == ["idle-cap-churn"])
+        // The connections it names are the two that carried one request: closed right after it.
+        let singles = Set(truth.expected.requests_per_connection.filter { $0.value == 1 }.keys.compactMap(Int.init))
+        let named = Set(report.connections.filter { p.findings[0].connectionIDs.contains($0.id) }.map { Int($0.client.port) })
+        #expect(named == singles)
+        #expect(p.findings[0].advice.contains("MaxIdleConnsPerHost ≥ 3"))
+    }
+
+    @Test func goDefaultTransportUnderConcurrency20() throws {
+        let (truth, _, p) = try pool("pool-go-default-c20")
+        #expect(p.inferred.maxIdlePerHost?.value == 2)
+        #expect(p.peakActive == 20)
+        #expect(p.requests == truth.client_view.requests.count)
+        #expect(p.connections == truth.expected.connections)
+        #expect(codes(p) == ["idle-cap-churn", "time-wait-buildup"])
+        #expect(p.peakTimeWaitClient >= 50)
+        #expect(p.findings[0].advice.contains("MaxIdleConnsPerHost ≥ 20"))
+    }
+
+    @Test func maxIdleConnsPerHost10UnderConcurrency10() throws {
+        let (truth, _, p) = try pool("pool-go-maxidle10-c10")
+        #expect(p.inferred.maxIdlePerHost?.value == 10)
+        #expect(p.connections == 10 && p.requests == truth.client_view.requests.count)
+        #expect(p.findings.isEmpty)
+    }
+
+    @Test func shortClientIdleConnTimeout() throws {
+        let (_, _, p) = try pool("go-client-idle-timeout")
+        let t = try #require(p.inferred.clientIdleTimeout)
+        #expect(abs(t.value - 0.5) < 0.02 && t.observations == 2)
+        #expect(p.findings.isEmpty)
+    }
+
+    @Test func shortServerIdleTimeout() throws {
+        let (_, _, p) = try pool("go-server-idle-timeout")
+        let t = try #require(p.inferred.serverIdleTimeout)
+        #expect(abs(t.value - 0.5) < 0.02)
+        #expect(p.inferred.keepAlive?.value == true)
+        #expect(codes(p) == ["server-closes-idle-first"])
+    }
+
+    @Test func disableKeepAlives() throws {
+        let (_, _, p) = try pool("go-keepalive-disabled")
+        #expect(p.inferred.keepAlive?.value == false)
+        #expect(codes(p) == ["no-reuse"])
+        #expect(p.findings[0].message.hasPrefix("keep-alive disabled"))
+    }
+
+    @Test func bodiesNotDrained() throws {
+        let (_, _, p) = try pool("pool-go-undrained")
+        #expect(codes(p) == ["no-reuse"])
+        #expect(p.findings[0].message.hasPrefix("response bodies not drained"))
+        #expect(p.findings[0].connectionIDs.count == 5)
+    }
+
+    @Test func newTransportPerRequest() throws {
+        let (_, _, p) = try pool("pool-go-new-transport")
+        #expect(codes(p).first == "connection-per-request")
+        #expect(p.findings[0].message.contains("while the previous one sat idle"))
+        #expect(abs((p.inferred.serverIdleTimeout?.value ?? 0) - 1.0) < 0.02)
+    }
+
+    @Test func pythonRequestsWithoutASession() throws {
+        let (_, _, p) = try pool("pool-py-no-session")
+        #expect(p.connections == 5 && p.requests == 5)
+        #expect(codes(p) == ["connection-per-request"])
+    }
+
+    /// Pools with no problem produce no findings.
+    @Test(arguments: ["pool-py-session", "curl-keepalive-nano", "curl-keepalive-ipv6", "pool-go-maxidle10-c10"])
+    func healthyPoolsHaveNoFindings(scenario: String) throws {
+        let (truth, _, p) = try pool(scenario)
+        #expect(p.findings.isEmpty, "\(p.findings.map(\.message))")
+        #expect(p.inferred.keepAlive?.value == true)
+        #expect(p.requests == truth.client_view.requests.count)
+    }
+}
