@@ -157,6 +157,15 @@ func main() {
 			time.Sleep(400 * time.Millisecond)
 		}
 		transport.CloseIdleConnections()
+	case "maxconns3-c10":
+		// MaxConnsPerHost 3 under 10 concurrent requests: requests queue in the client.
+		transport := &http.Transport{MaxConnsPerHost: 3, MaxIdleConnsPerHost: 3}
+		client = &http.Client{Transport: transport}
+		for b := 0; b < 2; b++ {
+			concurrent(client, 10, *base+"/slow?ms=50&size=1000", fmt.Sprintf("burst-%d", b+1))
+			time.Sleep(300 * time.Millisecond)
+		}
+		transport.CloseIdleConnections()
 	case "undrained":
 		// Bodies closed without being read: Go cannot reuse the connection.
 		for i := 0; i < 5; i++ {

@@ -260,7 +260,8 @@ scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(go-default-pool go-default-pool-any curl-keepalive-nano curl-keepalive-ipv6 curl-keepalive-pcapng
   go-client-idle-timeout go-server-idle-timeout go-keepalive-disabled py-rst-linger py-refused py-simultaneous-close py-port-reuse
   http-pipelined http-websocket http-curl-features https-go-h2 http-lossy
-  pool-go-default-c20 pool-go-maxidle10-c10 pool-go-undrained pool-go-new-transport pool-py-session pool-py-no-session)
+  pool-go-default-c20 pool-go-maxidle10-c10 pool-go-undrained pool-go-new-transport pool-py-session pool-py-no-session
+  pool-go-maxconns3-c10)
 for s in "${scenarios[@]}"; do
   case $s in
     go-default-pool)       go_pool "$s" lo 127.0.0.1 18080 ;;
@@ -287,6 +288,7 @@ for s in "${scenarios[@]}"; do
     http-lossy) lossy "$s" 18097 ;;
     pool-go-default-c20) go_lifecycle "$s" 18100 default-c20 "Go DefaultTransport under 20 concurrent requests, three bursts" ;;
     pool-go-maxidle10-c10) go_lifecycle "$s" 18101 maxidle10-c10 "Go Transport MaxIdleConnsPerHost 10 under 10 concurrent requests, three bursts" ;;
+    pool-go-maxconns3-c10) go_lifecycle "$s" 18106 maxconns3-c10 "Go Transport MaxConnsPerHost 3 under 10 concurrent requests, two bursts: requests queue" ;;
     pool-go-undrained) go_lifecycle "$s" 18102 undrained "Go client closing 200 KB response bodies without reading them, 5 requests" ;;
     pool-go-new-transport) go_lifecycle "$s" 18103 new-transport \
       "Go client with a new Transport per request (5), server IdleTimeout 1 s closes the abandoned idle connections" -idle-timeout 1s ;;

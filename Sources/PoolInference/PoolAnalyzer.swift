@@ -202,16 +202,47 @@ public struct PoolAnalyzer: Sendable {
             idleClosesByClient: clientIdleCloses, idleClosesByServer: serverIdleCloses,
             closesPerSecondClient: Double(closedByClient) / span, closesPerSecondServer: Double(closedByServer) / span,
             portExhaustionSeconds: exhaustion, timeline: timeline,
-            inferred: InferredSettings(), findings: [])
+            requestsPerSecondTimeline: [], inferred: InferredSettings(), findings: [])
         let keptIdle = idleIntervals.filter { $0.end - $0.start > grace }.count
+        // Requests queued in the client: a connection takes its next request
+        // the moment its response ends, while every other open one is busy.
+        var queuedHandoffs = 0
+        var checked = 0
+        outer: for (m, c) in members.enumerated() {
+            for i in c.exchanges.indices.dropFirst() {
+                guard let previous = c.exchanges[i - 1].end, c.exchanges[i].start - previous < 2_000_000 else { continue }
+                checked += 1
+                if checked > 2000 { break outer }          // enough evidence; bounded work on huge pools
+                let t = c.exchanges[i].start
+                let openOthers = members.enumerated().filter { $0.offset != m && $0.element.start <= t && ($0.element.closeAt ?? captureEnd) > t }
+                guard !openOthers.isEmpty else { continue }
+                let busy = openOthers.filter { o in o.element.exchanges.contains { $0.start <= t && ($0.end ?? captureEnd) > t } }
+                if busy.count == openOthers.count { queuedHandoffs += 1 }
+            }
+        }
         report.inferred = infer(report, members, clientIdle: clientIdle, serverIdle: serverIdle, timesAtPeakIdle: timesAtPeakIdle,
                                 capClosures: capWhileOthersIdle.count, keptIdle: keptIdle)
+        if queuedHandoffs >= 3 && report.peakOpen >= 2 {
+            report.inferred.maxConnsPerHost = Inferred(
+                value: report.peakOpen, observations: queuedHandoffs,
+                evidence: "never more than \(report.peakOpen) connections; \(queuedHandoffs) requests went out the moment a response ended while all the others were busy")
+        }
+        report.requestsPerSecondTimeline = Self.perSecond(requestTimes)
         report.findings = findings(report, members, capClosures: capWhileOthersIdle.map { members[$0.member].id },
                                    openedBesideIdle: openedBesideIdle)
         return report
     }
 
     enum IdleEnd: Sendable { case reuse, clientClose, serverClose, captureEnd }
+
+    /// Requests started in each second of the pool's life: [(second start, count)].
+    static func perSecond(_ times: [Int64]) -> [(time: Int64, count: Int)] {
+        guard let first = times.min() else { return [] }
+        var buckets: [Int64: Int] = [:]
+        for t in times { buckets[(t - first) / 1_000_000_000, default: 0] += 1 }
+        let last = buckets.keys.max() ?? 0
+        return (0...last).prefix(3600).map { (first + $0 * 1_000_000_000, buckets[$0] ?? 0) }
+    }
 
     // MARK: - Inference
 

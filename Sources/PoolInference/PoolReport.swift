@@ -74,8 +74,16 @@ public struct PoolReport: Sendable, Equatable {
     public var portExhaustionSeconds: Double?
     /// (time, open, active, idle) at each change, thinned to at most 200 points.
     public var timeline: [TimelinePoint]
+    /// Requests started in each second, beside the concurrency timeline (load next to pool behaviour).
+    public var requestsPerSecondTimeline: [(time: Int64, count: Int)] = []
     public var inferred: InferredSettings
     public var findings: [Finding]
+
+    public static func == (a: PoolReport, b: PoolReport) -> Bool {
+        a.client == b.client && a.server == b.server && a.name == b.name && a.connections == b.connections
+            && a.requests == b.requests && a.timeline == b.timeline && a.inferred == b.inferred && a.findings == b.findings
+            && a.requestsPerSecondTimeline.elementsEqual(b.requestsPerSecondTimeline, by: { $0 == $1 })
+    }
 }
 
 public struct TimelinePoint: Sendable, Equatable {

@@ -12,9 +12,9 @@ public enum CaptureRun {
     /// report's `connections` stays empty (streaming: NDJSON).
     public static func analyzeFiles(
         _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
-        onConnection: ((ConnectionRecord) -> Void)? = nil
+        poolSettings: PoolSettings = PoolSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil
     ) throws(CaptureError) -> Report {
-        var analyzer = Analyzer(settings: settings, onConnection: onConnection)
+        var analyzer = Analyzer(settings: settings, poolSettings: poolSettings, onConnection: onConnection)
         var sources: [OfflineCapture] = []
         for path in paths {
             do {
@@ -40,12 +40,12 @@ public enum CaptureRun {
     /// SIGINT/SIGTERM, then returns the report with libpcap's counters.
     public static func sniff(
         _ settings: LiveCapture.Settings, packetLimit: Int? = nil, duration: Double? = nil,
-        flowSettings: FlowSettings = FlowSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil,
-        onStart: (() -> Void)? = nil
+        flowSettings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
+        onConnection: ((ConnectionRecord) -> Void)? = nil, onStart: (() -> Void)? = nil
     ) throws(CaptureError) -> Report {
         let capture = try LiveCapture(settings)
         capture.stopOnInterrupt()
-        var analyzer = Analyzer(settings: flowSettings, onConnection: onConnection)
+        var analyzer = Analyzer(settings: flowSettings, poolSettings: poolSettings, onConnection: onConnection)
         analyzer.addSource(CaptureSourceInfo(
             name: settings.device, isLive: true, linkType: LinkType(rawValue: capture.linkType).description,
             snapshotLength: Int(settings.snaplen)))

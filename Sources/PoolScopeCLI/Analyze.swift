@@ -47,7 +47,7 @@ extension PoolScopeCommand {
             let destination = try output.open()
             let report: Report
             do {
-                report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings,
+                report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
                                                      onConnection: output.connectionSink(destination))
             } catch {
                 Diagnostics.error(error.description)

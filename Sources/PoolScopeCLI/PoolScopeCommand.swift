@@ -62,10 +62,28 @@ struct AnalysisOptions: ParsableArguments {
         valueName: "count"))
     var maxConnections: Int = 1_000_000
 
+    @Option(name: .long, help: ArgumentHelp(
+        "The client's ephemeral port range, for the port exhaustion estimate (Linux: net.ipv4.ip_local_port_range).",
+        valueName: "low-high"))
+    var portRange: String = "32768-60999"
+
+    var ports: ClosedRange<Int>? {
+        let parts = portRange.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 1, parts[1] <= 65535, parts[0] <= parts[1] else { return nil }
+        return parts[0]...parts[1]
+    }
+
     func validate() throws {
+        if ports == nil { throw ValidationError("--port-range must be LOW-HIGH within 1-65535, e.g. 32768-60999") }
         if !(timeWait >= 0) { throw ValidationError("--time-wait must be zero or more seconds") }
         if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be positive") }
         if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+    }
+
+    var poolSettings: PoolSettings {
+        var s = PoolSettings()
+        s.portRange = ports ?? 32768...60999
+        return s
     }
 
     var flowSettings: FlowSettings {

@@ -66,7 +66,7 @@ extension PoolScopeCommand {
             let report: Report
             do {
                 report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
-                                              flowSettings: analysis.flowSettings,
+                                              flowSettings: analysis.flowSettings, poolSettings: analysis.poolSettings,
                                               onConnection: output.connectionSink(destination, flushEachRecord: true)) {
                     FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
                 }

@@ -109,6 +109,14 @@ public enum JSONReport {
                 json.endObject()
             }
             json.endArray()
+            json.beginArray("requests_per_second_timeline")
+            for point in p.requestsPerSecondTimeline {
+                json.beginArray()
+                json.rawNumber(epochNanoseconds: point.time, nanosecondDigits: ns)
+                json.rawNumber(point.count)
+                json.endArray()
+            }
+            json.endArray()
             json.beginArray("timeline")
             for t in p.timeline {
                 json.beginArray()

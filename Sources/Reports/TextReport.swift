@@ -82,6 +82,7 @@ public enum TextReport {
             if let k = p.inferred.keepAlive { settings.append(k.value ? "keep-alive on" : "keep-alive off") }
             if let t = p.inferred.clientIdleTimeout { settings.append("client closes idle connections after \(format(t.value)) s") }
             if let t = p.inferred.serverIdleTimeout { settings.append("server closes idle connections after \(format(t.value)) s") }
+            if let m = p.inferred.maxConnsPerHost { settings.append("at most \(m.value) connections (requests queue in the client)") }
             if !settings.isEmpty { out += "    inferred: \(settings.joined(separator: "; "))\n" }
             if p.peakTimeWaitClient > 0 || p.peakTimeWaitServer > 0 {
                 out += "    TIME_WAIT: at most \(p.peakTimeWaitClient) on the client, \(p.peakTimeWaitServer) on the server"

@@ -89,6 +89,31 @@ import Testing
         #expect(codes(p) == ["connection-per-request"])
     }
 
+    @Test func maxConnsPerHostWhereRequestsQueue() throws {
+        let (truth, _, p) = try pool("pool-go-maxconns3-c10")
+        #expect(truth.client_view.requests.count == 20)
+        #expect(p.inferred.maxConnsPerHost?.value == 3)
+        #expect((p.inferred.maxConnsPerHost?.observations ?? 0) >= 3)
+        #expect(p.peakOpen == 3 && p.connections == 3)
+        #expect(p.findings.isEmpty)
+    }
+
+    /// Without a cap there is no queueing to see: never reported.
+    @Test(arguments: ["go-default-pool", "pool-go-default-c20", "pool-go-maxidle10-c10", "pool-py-session", "curl-keepalive-nano"])
+    func noConnectionCapWithoutQueueing(scenario: String) throws {
+        let (_, _, p) = try pool(scenario)
+        #expect(p.inferred.maxConnsPerHost == nil)
+    }
+
+    @Test func portRangeSetsTheExhaustionEstimate() throws {
+        let r = try runPoolscope(["analyze", Paths.fixture("pool-go-default-c20.pcap"), "--port-range", "60000-60050", "--format", "json"])
+        #expect(r.status == 0)
+        let pools = try #require(try parseJSON(r.stdout)["pools"] as? [[String: Any]])
+        #expect(pools.first?["port_exhaustion_s"] as? Double != nil)
+        let bad = try runPoolscope(["analyze", Paths.fixture("go-default-pool.pcap"), "--port-range", "9-3"])
+        #expect(bad.status == 2)
+    }
+
     /// Pools with no problem produce no findings.
     @Test(arguments: ["pool-py-session", "curl-keepalive-nano", "curl-keepalive-ipv6", "pool-go-maxidle10-c10"])
     func healthyPoolsHaveNoFindings(scenario: String) throws {
