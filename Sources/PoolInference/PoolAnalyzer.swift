@@ -137,10 +137,15 @@ public struct PoolAnalyzer: Sendable {
             }
         }
 
-        // Cap closures that happened while other connections sat idle.
-        let capWhileOthersIdle = capClosures.filter { closure in
-            idleIntervals.contains { $0.member != closure.member && $0.start <= closure.at && $0.end > closure.at && $0.end - $0.start > grace }
-        }
+        // "How many intervals contain t" as counts over sorted starts and ends
+        // (binary search): these checks stay O(n log n) on a pool of 100,000.
+        let kept = idleIntervals.filter { $0.end - $0.start > grace }
+        let keptStarts = kept.map(\.start).sorted(), keptEnds = kept.map(\.end).sorted()
+        func keptIdle(at t: Int64) -> Int { Self.count(keptStarts, atMost: t) - Self.count(keptEnds, atMost: t) }
+
+        // Cap closures that happened while other connections sat idle (a
+        // closing connection's own interval is not a kept one: it is a cap closure).
+        let capWhileOthersIdle = capClosures.filter { keptIdle(at: $0.at) > 0 }
 
         // TIME_WAIT held toward this server, by side.
         func peakTimeWait(_ holders: Set<TimeWaitHolder>) -> Int {
@@ -183,11 +188,11 @@ public struct PoolAnalyzer: Sendable {
         let serverIdle = timeoutObservations(.serverClose)
         let clientIdleCloses = idleIntervals.filter { $0.endedBy == .clientClose }.count
         let serverIdleCloses = idleIntervals.filter { $0.endedBy == .serverClose }.count
-        // A new connection opened while one toward the same server sat idle:
-        // the client did not look in (or has no) pool.
-        let openedBesideIdle = members.enumerated().filter { (m, c) in
-            idleIntervals.contains { $0.member != m && $0.start + grace < c.start && $0.end > c.start }
-        }.map { $0.element.id }
+        // A new connection opened while one toward the same server sat idle
+        // (since before it, and still): the client did not look in (or has no) pool.
+        let openedBesideIdle = members.filter { c in
+            Self.count(keptStarts, atMost: c.start - grace - 1) - Self.count(keptEnds, atMost: c.start) > 0
+        }.map(\.id)
         let reusedIdle = idleIntervals.filter { $0.endedBy == .reuse }.count
 
         var report = PoolReport(
@@ -206,18 +211,19 @@ public struct PoolAnalyzer: Sendable {
         let keptIdle = idleIntervals.filter { $0.end - $0.start > grace }.count
         // Requests queued in the client: a connection takes its next request
         // the moment its response ends, while every other open one is busy.
+        let openStarts = members.map(\.start).sorted()
+        let openEnds = members.map { $0.closeAt ?? captureEnd }.sorted()
+        let busyStarts = members.flatMap { $0.exchanges.map(\.start) }.sorted()
+        let busyEnds = members.flatMap { c in c.exchanges.map { $0.end ?? (c.closeAt ?? captureEnd) } }.sorted()
         var queuedHandoffs = 0
-        var checked = 0
-        outer: for (m, c) in members.enumerated() {
+        for c in members {
             for i in c.exchanges.indices.dropFirst() {
                 guard let previous = c.exchanges[i - 1].end, c.exchanges[i].start - previous < 2_000_000 else { continue }
-                checked += 1
-                if checked > 2000 { break outer }          // enough evidence; bounded work on huge pools
                 let t = c.exchanges[i].start
-                let openOthers = members.enumerated().filter { $0.offset != m && $0.element.start <= t && ($0.element.closeAt ?? captureEnd) > t }
-                guard !openOthers.isEmpty else { continue }
-                let busy = openOthers.filter { o in o.element.exchanges.contains { $0.start <= t && ($0.end ?? captureEnd) > t } }
-                if busy.count == openOthers.count { queuedHandoffs += 1 }
+                // Others open and busy at t: this connection (open, and its new request starting at t) left out.
+                let openOthers = Self.count(openStarts, atMost: t) - Self.count(openEnds, atMost: t) - 1
+                let busyOthers = Self.count(busyStarts, atMost: t) - Self.count(busyEnds, atMost: t) - 1
+                if openOthers > 0 && busyOthers >= openOthers { queuedHandoffs += 1 }
             }
         }
         report.inferred = infer(report, members, clientIdle: clientIdle, serverIdle: serverIdle, timesAtPeakIdle: timesAtPeakIdle,
@@ -234,6 +240,16 @@ public struct PoolAnalyzer: Sendable {
     }
 
     enum IdleEnd: Sendable { case reuse, clientClose, serverClose, captureEnd }
+
+    /// How many of the sorted `values` are at most `t` (binary search).
+    static func count(_ values: [Int64], atMost t: Int64) -> Int {
+        var low = 0, high = values.count
+        while low < high {
+            let mid = (low + high) / 2
+            if values[mid] <= t { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
 
     /// Requests started in each second of the pool's life: [(second start, count)].
     static func perSecond(_ times: [Int64]) -> [(time: Int64, count: Int)] {

@@ -137,10 +137,13 @@ public struct Connection: Sendable {
     }
 
     /// Whether `segment` is a SYN that opens a new connection on this 4-tuple
-    /// (a new ISN after this one closed), rather than a retransmitted SYN.
-    public func isReusedBy(_ segment: TCPSegment) -> Bool {
-        guard segment.flags.contains(.syn), !segment.flags.contains(.ack), isClosed else { return false }
-        return segment.source != client || segment.sequenceNumber != clientSide.isn
+    /// (a new ISN after this one closed, or after it fell silent for a second
+    /// without a close being seen), rather than a retransmitted SYN.
+    public func isReusedBy(_ segment: TCPSegment, at time: CaptureTime) -> Bool {
+        guard segment.flags.contains(.syn), !segment.flags.contains(.ack) else { return false }
+        let newISN = segment.source != client || segment.sequenceNumber != clientSide.isn
+        if isClosed { return newISN }
+        return newISN && time.nanoseconds - end.nanoseconds >= 1_000_000_000
     }
 
     // MARK: - Per segment

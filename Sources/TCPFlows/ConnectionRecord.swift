@@ -83,7 +83,8 @@ public struct CloseRecord: Sendable, Equatable {
     public var resetPhase: ResetPhase?
     /// For `open`: whether data was in flight when tracking ended.
     public var midTransfer: Bool?
-    /// Why tracking ended without a close: "capture_end", "idle_timeout" or "evicted".
+    /// Why tracking ended without a close: "capture_end", "idle_timeout", "evicted", or
+    /// "port_reused" (a new SYN on its 4-tuple after it fell silent).
     public var trackingEnded: String?
 
     public init(kind: CloseKind, initiator: CloseInitiator? = nil, at: CaptureTime? = nil, resetPhase: ResetPhase? = nil,

@@ -97,12 +97,13 @@ public struct FlowTracker {
         if let slot = table.slot(for: key, hash: hash) {
             // Only a bare SYN can reuse the 4-tuple: check nothing else per packet.
             let bareSYN = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
-            if !bareSYN || !table[slot: slot].isReusedBy(segment) {
+            if !bareSYN || !table[slot: slot].isReusedBy(segment, at: time) {
                 table[slot: slot].ingest(segment, at: time)
                 return
             }
-            // A new SYN with a new ISN after the close: the port is reused.
-            finalize(slot: slot, trackingEnded: "capture_end")
+            // A new SYN with a new ISN: the port is reused. A connection never
+            // seen to close ends its tracking here.
+            finalize(slot: slot, trackingEnded: table[slot: slot].isClosed ? "capture_end" : "port_reused")
         }
         var reuse: PortReuseRecord?
         if let slot = closed.slot(for: key, hash: hash) {

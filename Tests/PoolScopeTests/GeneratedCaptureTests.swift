@@ -60,4 +60,37 @@ import Testing
         }
         #expect(differences == 0)
     }
+
+    /// One client, one server, 29,000 connections: past the 28,232 ephemeral
+    /// ports, so 4-tuples are reused, some of connections never seen to close.
+    /// Every connection and request is still found, in one pool.
+    @Test(.enabled(if: available, "../shared/tools/genpcap.c or a C compiler not found: generated-capture check skipped"))
+    func portReuseInOnePool() throws {
+        let dir = Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let generator = dir.appendingPathComponent("genpcap").path
+        try Self.run(Self.compiler!, ["-O2", "-o", generator, Self.source.path, "-lm"])
+        let capture = dir.appendingPathComponent("one.pcap").path, truthPath = dir.appendingPathComponent("one.json").path
+        try Self.run(generator, ["-o", capture, "-n", "29000", "-j", "64", "-c", "1", "-s", "1", "-r", "1-3", "-b", "100-200", "-t", truthPath])
+        let truth = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: truthPath))) as? [String: Any])
+        let report = try CaptureRun.analyzeFiles([capture])
+        #expect((truth["tuple_reuse"] as? Int ?? 0) > 0)
+        #expect(report.connections.count == truth["connections"] as? Int)
+        #expect(report.connections.reduce(0) { $0 + ($1.http.requests ?? 0) } == truth["requests"] as? Int)
+        #expect(report.connections.filter { $0.close.kind == .open }.count == truth["open"] as? Int)
+        // A reuse is linked to the connection before it while that one's
+        // tombstone lasts (its TIME_WAIT, or 2*MSL after it ended); a port
+        // reused later than that was long free, and is just a new connection.
+        let linked = report.connections.filter { $0.portReuse != nil }
+        let reuses = truth["tuple_reuse"] as? Int ?? 0
+        #expect(linked.count <= reuses && linked.count * 10 >= reuses * 9, "\(linked.count) of \(reuses) reuses linked")
+        let byID = Dictionary(uniqueKeysWithValues: report.connections.map { ($0.id, $0) })
+        for c in linked {
+            let previous = try #require(byID[c.portReuse!.previousID])
+            #expect(previous.client == c.client && previous.server == c.server)
+            #expect(previous.id < c.id)
+        }
+        #expect(report.pools.count == 1)
+        #expect(report.pools.first?.connections == truth["connections"] as? Int)
+    }
 }
