@@ -98,6 +98,14 @@ func getUndrained(client *http.Client, url string) {
 	mu.Unlock()
 }
 
+// bursts runs `count` bursts of `size` concurrent GETs, pausing after each.
+func bursts(client *http.Client, count, size int, url string, pause time.Duration) {
+	for b := 0; b < count; b++ {
+		concurrent(client, size, url, fmt.Sprintf("burst-%d", b+1))
+		time.Sleep(pause)
+	}
+}
+
 func concurrent(client *http.Client, count int, url, phase string) {
 	var wg sync.WaitGroup
 	for i := 0; i < count; i++ {
@@ -143,28 +151,19 @@ func main() {
 		transport.CloseIdleConnections()
 	case "default-c20":
 		// DefaultTransport (MaxIdleConnsPerHost 2) under 20 concurrent requests, three bursts.
-		for b := 0; b < 3; b++ {
-			concurrent(client, 20, *base+"/slow?ms=100&size=1000", fmt.Sprintf("burst-%d", b+1))
-			time.Sleep(400 * time.Millisecond)
-		}
+		bursts(client, 3, 20, *base+"/slow?ms=100&size=1000", 400*time.Millisecond)
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	case "maxidle10-c10":
 		// MaxIdleConnsPerHost 10 under 10 concurrent requests, three bursts: no churn.
 		transport := &http.Transport{MaxIdleConnsPerHost: 10}
 		client = &http.Client{Transport: transport}
-		for b := 0; b < 3; b++ {
-			concurrent(client, 10, *base+"/slow?ms=100&size=1000", fmt.Sprintf("burst-%d", b+1))
-			time.Sleep(400 * time.Millisecond)
-		}
+		bursts(client, 3, 10, *base+"/slow?ms=100&size=1000", 400*time.Millisecond)
 		transport.CloseIdleConnections()
 	case "maxconns3-c10":
 		// MaxConnsPerHost 3 under 10 concurrent requests: requests queue in the client.
 		transport := &http.Transport{MaxConnsPerHost: 3, MaxIdleConnsPerHost: 3}
 		client = &http.Client{Transport: transport}
-		for b := 0; b < 2; b++ {
-			concurrent(client, 10, *base+"/slow?ms=50&size=1000", fmt.Sprintf("burst-%d", b+1))
-			time.Sleep(300 * time.Millisecond)
-		}
+		bursts(client, 2, 10, *base+"/slow?ms=50&size=1000", 300*time.Millisecond)
 		transport.CloseIdleConnections()
 	case "undrained":
 		// Bodies closed without being read: Go cannot reuse the connection.
