@@ -45,7 +45,7 @@ enum PoolScopeVersion {
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json, ndjson
+    case text, json, ndjson, csv
 }
 
 /// Analysis settings shared by analyze and sniff.
@@ -103,11 +103,34 @@ struct OutputOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .long], help: "Write the report to FILE instead of standard output.")
     var output: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Connections listed in the text report: a number, or all (default 50; the rest are summarised).", valueName: "n|all"))
+    var connections: String = "50"
+
+    @Flag(name: .customShort("n"), help: "Accepted for tcpdump's sake: PoolScope never resolves names or ports.")
+    var numeric = false
+
+    var connectionLimit: Int? {
+        connections == "all" ? nil : Int(connections)
+    }
+
+    func validate() throws {
+        if connections != "all" && (Int(connections) ?? -1) < 0 {
+            throw ValidationError("--connections takes a number or all")
+        }
+    }
+
+    /// Colour only for a person at a terminal, and never with NO_COLOR set (no-color.org).
+    var useColour: Bool {
+        (output == nil || output == "-") && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    }
+
     func render(_ report: Report) -> String {
         switch format {
-        case .text: TextReport.render(report)
+        case .text: TextReport.render(report, connectionLimit: connectionLimit, colour: useColour)
         case .json: JSONReport.render(report)
         case .ndjson: JSONReport.captureRecord(report.capture, pools: report.pools)
+        case .csv: CSVReport.render(report)
         }
     }
 

@@ -13,13 +13,19 @@ extension String {
 
 /// The plain-text report: the capture summary, then one line per connection.
 public enum TextReport {
-    public static func render(_ report: Report) -> String {
+    /// `connectionLimit`: list at most this many connections (nil: all), the
+    /// rest summarised. `colour`: ANSI colours for severities (a terminal only).
+    public static func render(_ report: Report, connectionLimit: Int? = nil, colour: Bool = false) -> String {
         var out = ""
         let c = report.capture
         out += summary(c)
         out += "\n"
-        out += pools(report.pools)
-        out += connectionTable(report.connections, nanoseconds: c.nanosecondTimestamps)
+        out += pools(report.pools, colour: colour)
+        let shown = connectionLimit.map { Array(report.connections.prefix($0)) } ?? report.connections
+        out += connectionTable(shown, total: report.connections.count, nanoseconds: c.nanosecondTimestamps)
+        if shown.count < report.connections.count {
+            out += "... \(report.connections.count - shown.count) more connections (--connections all to list them)\n"
+        }
         return out
     }
 
@@ -61,7 +67,7 @@ public enum TextReport {
     }
 
     /// Each pool in plain words: what it is doing, what it appears set to, what to change.
-    public static func pools(_ pools: [PoolReport]) -> String {
+    public static func pools(_ pools: [PoolReport], colour: Bool = false) -> String {
         guard !pools.isEmpty else { return "" }
         var out = "pools: \(pools.count)\n"
         for p in pools {
@@ -90,7 +96,9 @@ public enum TextReport {
                 out += "\n"
             }
             for f in p.findings {
-                out += "    [\(f.severity)] \(f.code): \(f.message)\n"
+                let tag = "[\(f.severity)]"
+                let painted = colour ? (f.severity == "info" ? "\u{1B}[36m\(tag)\u{1B}[0m" : f.severity == "warning" ? "\u{1B}[33m\(tag)\u{1B}[0m" : "\u{1B}[31;1m\(tag)\u{1B}[0m") : tag
+                out += "    \(painted) \(f.code): \(f.message)\n"
                 out += "      advice: \(f.advice)\n"
             }
             if p.findings.isEmpty { out += "    no pooling problem found\n" }
@@ -139,8 +147,8 @@ public enum TextReport {
         return text
     }
 
-    public static func connectionTable(_ connections: [ConnectionRecord], nanoseconds: Bool) -> String {
-        var out = "connections: \(connections.count)\n"
+    public static func connectionTable(_ connections: [ConnectionRecord], total: Int? = nil, nanoseconds: Bool) -> String {
+        var out = "connections: \(total ?? connections.count)\n"
         guard !connections.isEmpty else { return out }
         let header = ["id", "client", "server", "first (UTC)", "duration", "pkts c>s", "pkts s>c", "bytes c>s", "bytes s>c",
                       "requests", "close", "TIME_WAIT from", "zeek", ""]

@@ -1,0 +1,73 @@
+import Foundation
+import PoolScope
+import Testing
+
+@Suite struct OutputFormats {
+    @Test func csvQuotesAsRFC4180() {
+        #expect(CSVReport.quote("plain") == "plain")
+        #expect(CSVReport.quote("a,b") == "\"a,b\"")
+        #expect(CSVReport.quote("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(CSVReport.quote("two\r\nlines") == "\"two\r\nlines\"")
+    }
+
+    /// One row per connection under the header, CRLF line ends, fields that agree with the JSON.
+    @Test func csvRowsMatchTheConnections() throws {
+        let csv = try runPoolscope(["analyze", Paths.fixture("http-curl-features.pcap"), "--format", "csv"])
+        #expect(csv.status == 0)
+        let lines = csv.stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.first == CSVReport.header.joined(separator: ","))
+        let report = try CaptureRun.analyzeFiles([Paths.fixture("http-curl-features.pcap")])
+        #expect(lines.count == report.connections.count + 1)
+        for (line, c) in zip(lines.dropFirst(), report.connections) {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            #expect(fields.count == CSVReport.header.count)
+            #expect(fields[0] == String(c.id) && fields[2] == String(c.client.port))
+            #expect(fields[15] == String(c.http.requests ?? -1))
+            #expect(fields[18] == c.close.kind.rawValue && fields[19] == c.close.initiator?.rawValue)
+        }
+    }
+
+    @Test func longTablesAreSummarisedUnlessAll() throws {
+        let few = try runPoolscope(["analyze", Paths.fixture("pool-go-default-c20.pcap"), "--connections", "3"])
+        #expect(few.stdout.contains("connections: 56"))
+        #expect(few.stdout.contains("... 53 more connections (--connections all to list them)"))
+        let all = try runPoolscope(["analyze", Paths.fixture("pool-go-default-c20.pcap"), "--connections", "all"])
+        #expect(!all.stdout.contains("more connections"))
+        let bad = try runPoolscope(["analyze", Paths.fixture("go-default-pool.pcap"), "--connections", "many"])
+        #expect(bad.status == 2)
+    }
+
+    /// Colour is for a terminal only: never into a pipe, never with NO_COLOR.
+    @Test func noColourIntoAPipe() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["NO_COLOR"] = "1"
+        for env in [nil, environment] {
+            let r = try runPoolscope(["analyze", Paths.fixture("go-default-pool.pcap")], environment: env)
+            #expect(r.stdout.contains("[warning] idle-cap-churn"))
+            #expect(!r.stdout.contains("\u{1B}["))
+        }
+    }
+
+    @Test func tcpdumpsNumericFlagIsAccepted() throws {
+        let r = try runPoolscope(["analyze", "-n", "-r", Paths.fixture("curl-keepalive-ipv6.pcap")])
+        #expect(r.status == 0 && r.stdout.contains("[::1]"))
+    }
+
+    /// The help says what a user needs: formats, tcpdump-style flags, analysis settings, exit codes.
+    @Test func helpText() throws {
+        let root = try runPoolscope(["--help"])
+        #expect(root.status == 0)
+        #expect(root.stdout.contains("Exit codes: 0 ok; 1 an input fault"))
+        #expect(root.stdout.contains("analyze") && root.stdout.contains("sniff"))
+        let analyze = try runPoolscope(["analyze", "--help"])
+        for expected in ["-r <file>", "-f <expression>", "--format <format>", "text, json, ndjson, csv", "--time-wait <seconds>",
+                         "--idle-timeout <seconds>", "--max-connections <count>", "--port-range <low-high>", "--connections <n|all>",
+                         "-o, --output <output>", "tcpdump -w - -i lo | poolscope analyze - --format json"] {
+            #expect(analyze.stdout.contains(expected), "analyze --help lacks \(expected)")
+        }
+        let sniff = try runPoolscope(["sniff", "--help"])
+        for expected in ["-i <interface>", "-c <count>", "--duration <seconds>", "-s <snaplen>", "-w <file>", "--promisc", "-B <KiB>"] {
+            #expect(sniff.stdout.contains(expected), "sniff --help lacks \(expected)")
+        }
+    }
+}
