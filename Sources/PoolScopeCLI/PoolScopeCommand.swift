@@ -14,7 +14,7 @@ struct PoolScopeCommand: ParsableCommand {
             2 a usage error (bad flags, invalid filter expression).
             """,
         version: "poolscope \(PoolScopeVersion.current) (\(CaptureRun.libpcapVersion))",
-        subcommands: [Analyze.self, Sniff.self]
+        subcommands: [Analyze.self, Sniff.self, HTMLReportCommand.self]
     )
 
     /// Usage errors exit 2 (argument-parser's default is 64, EX_USAGE): the
