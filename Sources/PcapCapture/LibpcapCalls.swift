@@ -90,6 +90,12 @@ enum Libpcap {
 
     static func datalink(_ handle: PcapHandle) -> Int32 { pcap_datalink(handle) }
 
+    /// How far into its file an offline capture has read (-1 for a pipe).
+    static func fileOffset(_ handle: PcapHandle) -> Int64 {
+        guard let file = pcap_file(handle) else { return -1 }
+        return Int64(ftell(file))
+    }
+
     static func snapshotLength(_ handle: PcapHandle) -> Int32 { pcap_snapshot(handle) }
 
     /// Compiles and installs a BPF filter; the error quotes libpcap's message.

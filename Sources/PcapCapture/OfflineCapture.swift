@@ -30,6 +30,12 @@ public final class OfflineCapture: PacketSource {
 
     deinit { Libpcap.close(handle) }
 
+    /// Bytes of the file read so far (nil when not known, as for a pipe).
+    public var bytesRead: Int64? {
+        let offset = Libpcap.fileOffset(handle)
+        return offset >= 0 ? offset : nil
+    }
+
     @inline(__always)
     public func next() -> PacketReadResult {
         if finished { return .end }

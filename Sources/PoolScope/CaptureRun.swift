@@ -7,12 +7,20 @@
 /// `report.capture.faults` and the report covers everything read. Only a
 /// filter expression libpcap rejects is thrown, since it is a usage error.
 public enum CaptureRun {
+    /// Where a long read stands, for a progress display.
+    public struct Progress: Sendable {
+        public var bytesRead: Int64
+        public var packets: Int
+        public var liveConnections: Int
+    }
+
     /// Reads `paths` as one capture, merged in timestamp order. With
     /// `onConnection`, each connection is handed over as it finishes and the
     /// report's `connections` stays empty (streaming: NDJSON).
     public static func analyzeFiles(
         _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
-        poolSettings: PoolSettings = PoolSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil
+        poolSettings: PoolSettings = PoolSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil,
+        onProgress: ((Progress) -> Void)? = nil
     ) throws(CaptureError) -> Report {
         var analyzer = Analyzer(settings: settings, poolSettings: poolSettings, onConnection: onConnection)
         var sources: [OfflineCapture] = []
@@ -28,10 +36,16 @@ public enum CaptureRun {
                 analyzer.recordFault(error.description)
             }
         }
+        let progress: ((Analyzer) -> Void)? = onProgress.map { report in
+            { analyzer in
+                report(Progress(bytesRead: sources.reduce(0) { $0 + ($1.bytesRead ?? 0) }, packets: analyzer.packets,
+                                liveConnections: analyzer.liveConnections))
+            }
+        }
         if sources.count == 1 {
-            drain(sources[0], into: &analyzer)
+            drain(sources[0], into: &analyzer, progress: progress)
         } else if sources.count > 1 {
-            drain(MergedCapture(sources), into: &analyzer)
+            drain(MergedCapture(sources), into: &analyzer, progress: progress)
         }
         return analyzer.finish()
     }
@@ -75,11 +89,13 @@ public enum CaptureRun {
     }
 
     /// The per-packet loop; generic so it specialises for each source type.
-    static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer) {
+    /// `progress` is called every 65,536 packets.
+    static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
         while true {
             switch source.next() {
             case .packet(let p):
                 analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
+                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
             case .timeout:
                 continue
             case .end:

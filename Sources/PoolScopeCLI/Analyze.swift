@@ -45,10 +45,13 @@ extension PoolScopeCommand {
         func run() throws {
             let (files, filter) = inputs
             let destination = try output.open()
+            let progress = ProgressLine(files: files, quiet: output.quiet)
             let report: Report
             do {
                 report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
-                                                     onConnection: output.connectionSink(destination))
+                                                     onConnection: output.connectionSink(destination),
+                                                     onProgress: progress.map { line in { line.update($0) } })
+                progress?.finish()
             } catch {
                 Diagnostics.error(error.description)
                 throw ExitCode.usage

@@ -110,6 +110,9 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .customShort("n"), help: "Accepted for tcpdump's sake: PoolScope never resolves names or ports.")
     var numeric = false
 
+    @Flag(name: [.customShort("q"), .long], help: "No progress line on standard error.")
+    var quiet = false
+
     var connectionLimit: Int? {
         connections == "all" ? nil : Int(connections)
     }
@@ -164,6 +167,45 @@ struct OutputOptions: ParsableArguments {
             output.write(render(report))
         }
         output.flush()
+    }
+}
+
+/// A progress line on standard error while a long file is read: only on a
+/// terminal, at most 4 times a second, cleared at the end.
+final class ProgressLine {
+    private let total: Int64
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+    private var last: ContinuousClock.Instant
+    private var shown = false
+
+    /// Nil when there is nothing to show it on (not a terminal, --quiet).
+    init?(files: [String], quiet: Bool) {
+        guard !quiet, isatty(STDERR_FILENO) == 1 else { return nil }
+        total = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int64) ?? 0) }
+        started = clock.now
+        last = started
+    }
+
+    func update(_ p: CaptureRun.Progress) {
+        let now = clock.now
+        guard now - last >= .milliseconds(250) else { return }
+        last = now
+        shown = true
+        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + Self.text(p, total: total, elapsed: (now - started) / .seconds(1))).utf8))
+    }
+
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    }
+
+    /// "42% 430 MB of 1.0 GB, 1.2 M packets/s, 3456 connections".
+    static func text(_ p: CaptureRun.Progress, total: Int64, elapsed: Double) -> String {
+        func megabytes(_ b: Int64) -> String { b >= 1_000_000_000 ? "\(Double(b / 100_000_000) / 10) GB" : "\(b / 1_000_000) MB" }
+        var out = total > 0 ? "\(min(100, Int(Double(p.bytesRead) / Double(total) * 100)))% \(megabytes(p.bytesRead)) of \(megabytes(total))" : megabytes(p.bytesRead)
+        let rate = elapsed > 0 ? Double(p.packets) / elapsed : 0
+        out += ", \(rate >= 1e6 ? "\(Double(Int(rate / 1e5)) / 10) M" : "\(Int(rate / 1000)) k") packets/s, \(p.liveConnections) connections"
+        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PcapTestSupport
 import PoolScope
 import Testing
 
@@ -69,5 +70,45 @@ import Testing
         for expected in ["-i <interface>", "-c <count>", "--duration <seconds>", "-s <snaplen>", "-w <file>", "--promisc", "-B <KiB>"] {
             #expect(sniff.stdout.contains(expected), "sniff --help lacks \(expected)")
         }
+    }
+}
+
+/// The progress line: on a terminal only (a pty from script(1)), never in a pipe or with -q.
+@Suite struct ProgressDisplay {
+    static let script = FileManager.default.isExecutableFile(atPath: "/usr/bin/script") ? "/usr/bin/script" : nil
+
+    /// 70,000 packets in one file: enough for a progress tick.
+    static func bigCapture() -> String {
+        var writer = PcapFileWriter(linkType: 1)
+        let frame = PacketBuilder.ethernet(type: 0x0800, payload: PacketBuilder.ipv4(
+            source: "10.0.0.1", destination: "10.0.0.2",
+            payload: PacketBuilder.tcp(sourcePort: 40000, destinationPort: 80, sequence: 1, flags: .ack)))
+        for i in 0..<70_000 { writer.append(frame, timestamp: 1_700_000_000_000_000_000 + Int64(i) * 10_000_000) }
+        return Paths.write(writer.bytes, named: "big.pcap", in: Paths.temporaryDirectory())
+    }
+
+    func throughPTY(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.script!)
+        p.arguments = ["-qc", ([Paths.binary] + arguments).joined(separator: " "), "/dev/null"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = Pipe()
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test(.enabled(if: script != nil, "script(1) not found: the terminal check is skipped"))
+    func progressOnATerminalOnly() throws {
+        let path = Self.bigCapture()
+        // Slow the reading down enough for a 250 ms tick: the debug build reads 70,000 packets in well over that.
+        let onTerminal = try throughPTY(["analyze", path, "--format", "ndjson", "-o", "/dev/null"])
+        #expect(onTerminal.contains("% ") && onTerminal.contains("packets/s"), "\(onTerminal.prefix(200))")
+        let quiet = try throughPTY(["analyze", path, "--format", "ndjson", "-o", "/dev/null", "-q"])
+        #expect(!quiet.contains("packets/s"))
+        let piped = try runPoolscope(["analyze", path, "--format", "ndjson", "-o", "/dev/null"])
+        #expect(piped.status == 0 && piped.stderr.isEmpty)
     }
 }
