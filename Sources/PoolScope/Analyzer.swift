@@ -34,6 +34,22 @@ public struct Analyzer {
 
     /// Connections tracked right now.
     public var liveConnections: Int { flows.liveConnections }
+
+    /// What a live view shows: counts so far, and the pools as of now.
+    public struct Snapshot: Sendable {
+        public var packets: Int
+        public var liveConnections: Int
+        public var timeWaitNow: Int
+        public var finishedConnections: Int
+        public var requests: Int
+        public var pools: [PoolReport]
+    }
+
+    public func snapshot() -> Snapshot {
+        Snapshot(packets: summary.packets, liveConnections: flows.liveConnections, timeWaitNow: flows.timeWaitNow,
+                 finishedConnections: finishedCount, requests: finishedRequests,
+                 pools: poolAnalyzer.reports(captureEnd: lastTime == .min ? 0 : lastTime))
+    }
     /// Packets read so far.
     public var packets: Int { summary.packets }
 
@@ -71,8 +87,15 @@ public struct Analyzer {
         summary.live = counters
     }
 
+    private var finishedCount = 0
+    private var finishedRequests = 0
+
     private mutating func deliver(_ finished: [ConnectionRecord]) {
-        for record in finished { poolAnalyzer.add(record) }
+        for record in finished {
+            poolAnalyzer.add(record)
+            finishedCount += 1
+            finishedRequests += record.http.requests ?? 0
+        }
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {

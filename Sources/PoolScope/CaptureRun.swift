@@ -55,7 +55,8 @@ public enum CaptureRun {
     public static func sniff(
         _ settings: LiveCapture.Settings, packetLimit: Int? = nil, duration: Double? = nil,
         flowSettings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
-        onConnection: ((ConnectionRecord) -> Void)? = nil, onStart: (() -> Void)? = nil
+        onConnection: ((ConnectionRecord) -> Void)? = nil, onStart: (() -> Void)? = nil,
+        interval: Double? = nil, onTick: ((Analyzer.Snapshot, LiveCapture.Statistics?) -> Void)? = nil
     ) throws(CaptureError) -> Report {
         let capture = try LiveCapture(settings)
         capture.stopOnInterrupt()
@@ -66,9 +67,15 @@ public enum CaptureRun {
         onStart?()
         let clock = ContinuousClock()
         let deadline = duration.map { clock.now.advanced(by: .milliseconds(Int64($0 * 1000))) }
+        let tick = Duration.milliseconds(Int64((interval ?? 1) * 1000))
+        var nextTick = clock.now.advanced(by: tick)
         reading: while true {
             if let packetLimit, analyzer.packets >= packetLimit { break }
             if let deadline, clock.now >= deadline { break }
+            if let onTick, clock.now >= nextTick {
+                nextTick = clock.now.advanced(by: tick)
+                onTick(analyzer.snapshot(), capture.statistics)
+            }
             switch capture.next() {
             case .packet(let p):
                 analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)

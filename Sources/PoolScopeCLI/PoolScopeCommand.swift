@@ -97,8 +97,16 @@ struct AnalysisOptions: ParsableArguments {
 
 /// Output flags shared by every command that prints a report.
 struct OutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Report format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: OutputFormat = .text
+    @Option(name: .customLong("format"), help: "Report format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default text; sniff into a pipe: ndjson).")
+    var formatOption: OutputFormat?
+
+    /// The format asked for, text when none was.
+    var format: OutputFormat {
+        get { formatOption ?? .text }
+        set { formatOption = newValue }
+    }
+
+    var formatGiven: Bool { formatOption != nil }
 
     @Option(name: [.customShort("o"), .long], help: "Write the report to FILE instead of standard output.")
     var output: String?

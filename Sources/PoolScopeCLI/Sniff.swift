@@ -42,6 +42,9 @@ extension PoolScopeCommand {
 
         @OptionGroup var output: OutputOptions
 
+        @Option(name: .long, help: ArgumentHelp("Seconds between live summaries on a terminal.", valueName: "seconds"))
+        var interval: Double = 1
+
         @OptionGroup var analysis: AnalysisOptions
 
         func validate() throws {
@@ -51,6 +54,7 @@ extension PoolScopeCommand {
             if let count, count <= 0 { throw ValidationError("-c must be a positive packet count") }
             if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
             if snaplen <= 0 { throw ValidationError("-s must be a positive snapshot length") }
+            if !(interval > 0) { throw ValidationError("--interval must be positive") }
             if bufferKiB <= 0 || bufferKiB > 2_097_151 { throw ValidationError("-B must be between 1 and 2097151 KiB") }
         }
 
@@ -62,14 +66,23 @@ extension PoolScopeCommand {
             settings.writeTo = write
             let words = filterWords.joined(separator: " ")
             settings.filter = filter ?? (words.isEmpty ? nil : words)
+            // Not on a terminal and no --format: NDJSON as connections finish.
+            var output = self.output
+            let onTerminal = isatty(STDOUT_FILENO) == 1 && (output.output == nil || output.output == "-")
+            if !onTerminal && !output.formatGiven { output.format = .ndjson }
             let destination = try output.open()
+            let live = onTerminal && output.format == .text
             let report: Report
             do {
                 report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
                                               flowSettings: analysis.flowSettings, poolSettings: analysis.poolSettings,
-                                              onConnection: output.connectionSink(destination, flushEachRecord: true)) {
+                                              onConnection: output.connectionSink(destination, flushEachRecord: true),
+                                              onStart: {
                     FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
-                }
+                }, interval: interval, onTick: live ? { snapshot, stats in
+                    // Redraw in place: home, clear, then the summary.
+                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + LiveView.text(snapshot, stats, interface: interface)).utf8))
+                } : nil)
             } catch {
                 Diagnostics.error(error.description)
                 if case .filter = error { throw ExitCode.usage }
@@ -78,5 +91,17 @@ extension PoolScopeCommand {
             output.write(report, to: destination)
             throw Diagnostics.exitCode(for: report)
         }
+    }
+}
+
+/// The refreshing summary `sniff` shows on a terminal.
+enum LiveView {
+    static func text(_ s: Analyzer.Snapshot, _ stats: LiveCapture.Statistics?, interface: String) -> String {
+        var out = "poolscope sniff -i \(interface) (Ctrl-C for the final report)\n"
+        out += "  packets \(s.packets), connections open \(s.liveConnections), finished \(s.finishedConnections), "
+        out += "in TIME_WAIT \(s.timeWaitNow), requests on finished connections \(s.requests)"
+        if let stats { out += ", kernel drops \(stats.dropped)" }
+        out += "\n"
+        return out + TextReport.pools(s.pools)
     }
 }

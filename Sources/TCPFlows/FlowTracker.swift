@@ -88,6 +88,11 @@ public struct FlowTracker {
     /// Connections tracked right now.
     public var liveConnections: Int { table.count }
 
+    /// Closed connections whose TIME_WAIT window is still running at the latest packet.
+    public var timeWaitNow: Int {
+        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.slot(for: $1.key) != nil ? 1 : 0) }
+    }
+
     @inline(__always)
     public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
         if time.nanoseconds > now { now = time.nanoseconds }

@@ -145,8 +145,31 @@ let isRoot = getuid() == 0
         kill(sniff.process.processIdentifier, signal)
         let (status, stdout) = sniff.finish()
         #expect(status == 0)
-        #expect(stdout.contains("connections: 1"))
-        #expect(stdout.contains("libpcap received"))
+        // Into a pipe with no --format: NDJSON, a record per finished connection, then the capture line.
+        let lines = stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        let connection = try parseJSON(String(lines.first ?? ""))
+        #expect(connection["type"] as? String == "connection")
+        let capture = try parseJSON(String(lines.last ?? ""))
+        #expect(capture["type"] as? String == "capture")
+        #expect(((capture["capture"] as? [String: Any])?["live"] as? [String: Any])?["received"] != nil)
+    }
+
+    /// On a terminal the text report is the default (and a live summary refreshes there).
+    @Test(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs root and script(1)"))
+    func liveSummaryOnATerminal() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qc", "\(Paths.binary) sniff -i lo --duration 2.5 --interval 0.5 tcp port 1", "/dev/null"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = Pipe()
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.components(separatedBy: "(Ctrl-C for the final report)").count - 1 >= 3, "\(text.prefix(300))")
+        #expect(text.contains("libpcap received"))
     }
 
     @Test(.enabled(if: isRoot, "needs root to reach the device lookup"))
