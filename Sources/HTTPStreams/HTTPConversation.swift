@@ -159,6 +159,10 @@ public struct HTTPConversation: Sendable {
         applyResponseEvents()
     }
 
+    /// Requests seen so far, and whether one is outstanding (sent, not yet answered).
+    public var requestsSoFar: Int { transactionCount }
+    public var hasOutstandingRequest: Bool { answered < transactionCount || !requestFramer.isIdle }
+
     public var summary: HTTPSummary {
         let readable = mode == .http || mode == .undecided
         let name: String

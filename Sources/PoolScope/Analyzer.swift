@@ -41,13 +41,17 @@ public struct Analyzer {
         public var liveConnections: Int
         public var timeWaitNow: Int
         public var finishedConnections: Int
+        /// Open connections with no request outstanding.
+        public var idleConnections: Int
+        /// Requests seen so far, on finished and open connections.
         public var requests: Int
         public var pools: [PoolReport]
     }
 
     public func snapshot() -> Snapshot {
-        Snapshot(packets: summary.packets, liveConnections: flows.liveConnections, timeWaitNow: flows.timeWaitNow,
-                 finishedConnections: finishedCount, requests: finishedRequests,
+        let activity = flows.liveActivity
+        return Snapshot(packets: summary.packets, liveConnections: flows.liveConnections, timeWaitNow: flows.timeWaitNow,
+                 finishedConnections: finishedCount, idleConnections: activity.idle, requests: finishedRequests + activity.requests,
                  pools: poolAnalyzer.reports(captureEnd: lastTime == .min ? 0 : lastTime))
     }
     /// Packets read so far.

@@ -72,6 +72,7 @@ extension PoolScopeCommand {
             if !onTerminal && !output.formatGiven { output.format = .ndjson }
             let destination = try output.open()
             let live = onTerminal && output.format == .text
+            let rates = LiveView.Rates()
             let report: Report
             do {
                 report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
@@ -81,7 +82,10 @@ extension PoolScopeCommand {
                     FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
                 }, interval: interval, onTick: live ? { snapshot, stats in
                     // Redraw in place: home, clear, then the summary.
-                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + LiveView.text(snapshot, stats, interface: interface)).utf8))
+                    let rate = Double(snapshot.requests - rates.lastRequests) / interval
+                    rates.lastRequests = snapshot.requests
+                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + LiveView.text(snapshot, stats, interface: interface,
+                                                                                                 requestsPerSecond: rate)).utf8))
                 } : nil)
             } catch {
                 Diagnostics.error(error.description)
@@ -96,10 +100,13 @@ extension PoolScopeCommand {
 
 /// The refreshing summary `sniff` shows on a terminal.
 enum LiveView {
-    static func text(_ s: Analyzer.Snapshot, _ stats: LiveCapture.Statistics?, interface: String) -> String {
+    /// The previous tick's request count, for the rate.
+    final class Rates { var lastRequests = 0 }
+
+    static func text(_ s: Analyzer.Snapshot, _ stats: LiveCapture.Statistics?, interface: String, requestsPerSecond: Double) -> String {
         var out = "poolscope sniff -i \(interface) (Ctrl-C for the final report)\n"
-        out += "  packets \(s.packets), connections open \(s.liveConnections), finished \(s.finishedConnections), "
-        out += "in TIME_WAIT \(s.timeWaitNow), requests on finished connections \(s.requests)"
+        out += "  packets \(s.packets); connections open \(s.liveConnections) (idle \(s.idleConnections)), finished \(s.finishedConnections), "
+        out += "in TIME_WAIT \(s.timeWaitNow); requests \(s.requests), \(TextReport.format(requestsPerSecond))/s"
         if let stats { out += ", kernel drops \(stats.dropped)" }
         out += "\n"
         return out + TextReport.pools(s.pools)

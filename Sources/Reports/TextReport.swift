@@ -106,7 +106,7 @@ public enum TextReport {
         return out + "\n"
     }
 
-    static func format(_ v: Double) -> String {
+    public static func format(_ v: Double) -> String {
         let rounded = (v * 100).rounded() / 100
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }

@@ -90,7 +90,7 @@ public struct Connection: Sendable {
     public private(set) var serverSide = SideTrack()
     public private(set) var zeek: ZeekConnState
     private var events = Events()
-    var app: ApplicationStreams
+    private(set) var app: ApplicationStreams
     public var portReuse: PortReuseRecord?
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {

@@ -88,6 +88,18 @@ public struct FlowTracker {
     /// Connections tracked right now.
     public var liveConnections: Int { table.count }
 
+    /// Open connections with no request outstanding, and requests seen on open
+    /// connections (for a live view: one pass over the live table).
+    public var liveActivity: (idle: Int, requests: Int) {
+        var idle = 0, requests = 0
+        for slot in table.occupiedSlots {
+            let http = table[slot: slot].app.http
+            if !table[slot: slot].isClosed && !http.hasOutstandingRequest { idle += 1 }
+            requests += http.requestsSoFar
+        }
+        return (idle, requests)
+    }
+
     /// Closed connections whose TIME_WAIT window is still running at the latest packet.
     public var timeWaitNow: Int {
         closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.slot(for: $1.key) != nil ? 1 : 0) }
