@@ -15,35 +15,14 @@ extension PoolScopeCommand {
                 """
         )
 
-        @Option(name: .customShort("r"), help: ArgumentHelp("Read packets from FILE (repeatable).", valueName: "file"))
-        var read: [String] = []
-
-        @Option(name: .customShort("f"), help: ArgumentHelp("BPF filter expression (as tcpdump).", valueName: "expression"))
-        var filter: String?
-
-        @Argument(help: ArgumentHelp("Capture files, then optionally filter words.", valueName: "file-or-filter"))
-        var words: [String] = []
+        @OptionGroup var input: InputOptions
 
         @OptionGroup var output: OutputOptions
 
         @OptionGroup var analysis: AnalysisOptions
 
-        var inputs: (files: [String], filter: String?) {
-            let split = InputWords.split(words, readFiles: read)
-            let trailing = split.filter.joined(separator: " ")
-            return (split.files, filter ?? (trailing.isEmpty ? nil : trailing))
-        }
-
-        func validate() throws {
-            let split = InputWords.split(words, readFiles: read)
-            if split.files.isEmpty { throw ValidationError("no capture file given (poolscope analyze FILE...)") }
-            if filter != nil && !split.filter.isEmpty {
-                throw ValidationError("give the filter either with -f or after the files, not both")
-            }
-        }
-
         func run() throws {
-            let (files, filter) = inputs
+            let (files, filter) = input.resolved
             let destination = try output.open()
             let progress = ProgressLine(files: files, quiet: output.quiet)
             let report: Report

@@ -251,6 +251,34 @@ enum Diagnostics {
     }
 }
 
+/// Capture files and a filter, as analyze and report take them: -r FILE...,
+/// -f EXPR, or files then filter words, as tcpdump.
+struct InputOptions: ParsableArguments {
+    @Option(name: .customShort("r"), help: ArgumentHelp("Read packets from FILE (repeatable).", valueName: "file"))
+    var read: [String] = []
+
+    @Option(name: .customShort("f"), help: ArgumentHelp("BPF filter expression (as tcpdump).", valueName: "expression"))
+    var filter: String?
+
+    @Argument(help: ArgumentHelp("Capture files, then optionally filter words.", valueName: "file-or-filter"))
+    var words: [String] = []
+
+    /// The files, and the filter from -f or the trailing words.
+    var resolved: (files: [String], filter: String?) {
+        let split = InputWords.split(words, readFiles: read)
+        let trailing = split.filter.joined(separator: " ")
+        return (split.files, filter ?? (trailing.isEmpty ? nil : trailing))
+    }
+
+    func validate() throws {
+        let split = InputWords.split(words, readFiles: read)
+        if split.files.isEmpty { throw ValidationError("no capture file given") }
+        if filter != nil && !split.filter.isEmpty {
+            throw ValidationError("give the filter either with -f or after the files, not both")
+        }
+    }
+}
+
 /// Splits trailing words into capture files and a tcpdump-style filter.
 enum InputWords {
     /// With `-r` given, every word is filter. Otherwise the first word is a

@@ -156,18 +156,10 @@ let isRoot = getuid() == 0
     }
 
     /// On a terminal the text report is the default (and a live summary refreshes there).
-    @Test(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs root and script(1)"))
+    @Test(.enabled(if: isRoot && scriptTool != nil, "needs root and script(1)"))
     func liveSummaryOnATerminal() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        p.arguments = ["-qc", "\(Paths.binary) sniff -i lo --duration 2.5 --interval 0.5 tcp port 1", "/dev/null"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardInput = Pipe()
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let (status, text) = try runThroughPTY("\(Paths.binary) sniff -i lo --duration 2.5 --interval 0.5 tcp port 1")
+        #expect(status == 0)
         #expect(text.components(separatedBy: "(Ctrl-C for the final report)").count - 1 >= 3, "\(text.prefix(300))")
         #expect(text.contains("libpcap received"))
     }

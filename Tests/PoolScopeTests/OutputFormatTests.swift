@@ -75,7 +75,6 @@ import Testing
 
 /// The progress line: on a terminal only (a pty from script(1)), never in a pipe or with -q.
 @Suite struct ProgressDisplay {
-    static let script = FileManager.default.isExecutableFile(atPath: "/usr/bin/script") ? "/usr/bin/script" : nil
 
     /// 70,000 packets in one file: enough for a progress tick.
     static func bigCapture() -> String {
@@ -88,19 +87,10 @@ import Testing
     }
 
     func throughPTY(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.script!)
-        p.arguments = ["-qc", ([Paths.binary] + arguments).joined(separator: " "), "/dev/null"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardInput = Pipe()
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try runThroughPTY(([Paths.binary] + arguments).joined(separator: " ")).output
     }
 
-    @Test(.enabled(if: script != nil, "script(1) not found: the terminal check is skipped"))
+    @Test(.enabled(if: scriptTool != nil, "script(1) not found: the terminal check is skipped"))
     func progressOnATerminalOnly() throws {
         let path = Self.bigCapture()
         // Slow the reading down enough for a 250 ms tick: the debug build reads 70,000 packets in well over that.

@@ -73,6 +73,22 @@ func runPoolscope(_ arguments: [String], stdin: Data? = nil, environment: [Strin
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Runs a command line in a pseudo-terminal with script(1) and returns what it printed.
+let scriptTool = FileManager.default.isExecutableFile(atPath: "/usr/bin/script") ? "/usr/bin/script" : nil
+
+func runThroughPTY(_ commandLine: String) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: scriptTool ?? "/usr/bin/script")
+    p.arguments = ["-qc", commandLine, "/dev/null"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardInput = Pipe()
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// A fixture's truth file (see Fixtures/README.md).
 struct Truth: Decodable {
     struct Capture: Decodable { var file: String; var link_type: String; var packets: Int; var timestamp_precision: String }
