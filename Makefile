@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 DEMO_CAPTURE ?= Fixtures/go-default-pool.pcap
 
-.PHONY: all deps browser build demo test record-fixtures clean
+.PHONY: all deps browser build demo test bench record-fixtures clean
 
 all: build
 
@@ -39,6 +39,10 @@ browser:
 
 test: deps browser
 	$(SWIFT) test
+
+# PoolScope, the libpcap floor, tcptrace and tshark on the same generated captures (see bench/run.sh).
+bench: deps
+	bench/run.sh
 
 # Re-records Fixtures/ from real clients on loopback (root; needs tcpdump,
 # golang-go, curl, tshark's dumpcap). Not part of the build or the tests.

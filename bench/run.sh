@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# bench/run.sh (make bench): PoolScope, the bare libpcap loop, tcptrace and tshark side by side
+# on the same generated captures, with PoolScope's counts checked against the generator's truth.
+#
+#   make bench                      # 100,000 connections (about 1 GB) and a tenth of that
+#   BENCH_CONNECTIONS=20000 make bench
+#
+# Builds ../shared/tools/genpcap.c and pcapfloor.c, generates the captures under $BENCH_DIR
+# (default /tmp/poolscope-bench; never in the repository), installs tshark and tcptrace with
+# apt when missing, and prints one table: seconds, MB/s, packets/s, peak RSS, and each tool's
+# speed as a ratio of the libpcap floor's.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tools="$here/../shared/tools"
+dir=${BENCH_DIR:-/tmp/poolscope-bench}
+big=${BENCH_CONNECTIONS:-100000}
+small=$((big / 10))
+sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+mkdir -p "$dir"
+
+[ -f "$tools/genpcap.c" ] && [ -f "$tools/pcapfloor.c" ] || { echo "bench: ../shared/tools/genpcap.c and pcapfloor.c are needed" >&2; exit 1; }
+for tool in tshark tcptrace; do
+  if ! command -v $tool >/dev/null; then
+    echo "bench: installing $tool (apt)"
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections 2>/dev/null || true
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $([ $tool = tshark ] && echo tshark || echo tcptrace) >/dev/null
+  fi
+done
+cc -O2 -Wall -o "$dir/genpcap" "$tools/genpcap.c" -lm
+cc -O2 -Wall -o "$dir/pcapfloor" "$tools/pcapfloor.c" -lpcap
+(cd "$here" && swift build -c release >/dev/null)
+poolscope="$(cd "$here" && swift build -c release --show-bin-path)/poolscope"
+
+for n in $small $big; do
+  f="$dir/gen-$n.pcap"
+  [ -f "$f" ] && [ -f "$f.json" ] || "$dir/genpcap" -o "$f" -n "$n" -j 256 -t "$f.json" 2>/dev/null
+done
+
+# run NAME CAPTURE COMMAND...: one timed run; prints "NAME CAPTURE seconds peak-KB"
+run() {
+  local name=$1 capture=$2; shift 2
+  /usr/bin/time -o "$dir/time.txt" -f "%e %M" "$@" >/dev/null 2>&1
+  echo "$name $capture $(tail -1 "$dir/time.txt")"
+}
+
+results="$dir/results.txt"; : > "$results"
+for n in $small $big; do
+  f="$dir/gen-$n.pcap"
+  run "libpcap-floor" "$n" "$dir/pcapfloor" count "$f" >> "$results"
+  run "poolscope-text" "$n" "$poolscope" analyze "$f" -o /dev/null -q >> "$results"
+  run "poolscope-ndjson" "$n" "$poolscope" analyze "$f" --format ndjson -o /dev/null -q >> "$results"
+  run "tcptrace" "$n" tcptrace -n "$f" >> "$results"
+  run "tshark-conv" "$n" tshark -n -r "$f" -q -z conv,tcp >> "$results"
+done
+
+python3 - "$dir" "$results" "$small" "$big" <<'PY'
+import json, os, sys, subprocess
+d, results, small, big = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+rows = [l.split() for l in open(results) if l.strip()]
+floor = {r[1]: float(r[2]) for r in rows if r[0] == "libpcap-floor"}
+print(f"{'tool':18} {'capture':>18} {'seconds':>8} {'MB/s':>8} {'Mpkt/s':>7} {'RSS MB':>8} {'x floor':>8}")
+for name, n, secs, kb in rows:
+    t = json.load(open(f"{d}/gen-{n}.pcap.json"))
+    mb, pk, s = t["bytes"] / 1e6, t["packets"] / 1e6, max(float(secs), 1e-3)
+    print(f"{name:18} {str(n)+' conns, '+str(int(mb))+' MB':>18} {s:8.2f} {mb/s:8.0f} {pk/s:7.2f} {int(kb)/1024:8.0f} {floor[n]/s:8.3f}")
+PY
+
+# PoolScope's counts against the generator's truth, on both captures.
+for n in $small $big; do
+  f="$dir/gen-$n.pcap"
+  "$poolscope" analyze "$f" --format ndjson -q | python3 -c '
+import json, sys
+truth = json.load(open(sys.argv[1]))
+conns = reqs = 0; kinds = {}; tw = {"client": 0, "server": 0}
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["type"] != "connection": continue
+    conns += 1; reqs += r["http"]["requests"] or 0
+    k = (r["close"]["kind"], r["close"]["initiator"]); kinds[k] = kinds.get(k, 0) + 1
+    if r["time_wait"]: tw[r["time_wait"]["holder"]] = tw.get(r["time_wait"]["holder"], 0) + 1
+checks = [("connections", conns, truth["connections"]), ("requests", reqs, truth["requests"]),
+          ("client FIN first", kinds.get(("fin", "client"), 0), truth["client_close"]),
+          ("server FIN first", kinds.get(("fin", "server"), 0), truth["server_close"]),
+          ("RST by client", kinds.get(("rst", "client"), 0), truth["rst_by_client"]),
+          ("RST by server", kinds.get(("rst", "server"), 0), truth["rst_by_server"]),
+          ("open", kinds.get(("open", None), 0), truth["open"]),
+          ("TIME_WAIT on client", tw["client"], truth["client_time_wait"]),
+          ("TIME_WAIT on server", tw["server"], truth["server_time_wait"])]
+bad = [c for c in checks if c[1] != c[2]]
+print(f"{sys.argv[2]} connections: " + ("all counts equal the generator truth" if not bad else "DIFFER: " + ", ".join(f"{c[0]} {c[1]} != {c[2]}" for c in bad)))
+sys.exit(1 if bad else 0)' "$f.json" "$n"
+done
