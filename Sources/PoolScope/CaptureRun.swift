@@ -98,9 +98,14 @@ public enum CaptureRun {
     /// The per-packet loop; generic so it specialises for each source type.
     /// `progress` is called every 65,536 packets.
     static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
+        var lastSource = 0
         while true {
             switch source.next() {
             case .packet(let p):
+                if p.sourceIndex != lastSource {
+                    lastSource = p.sourceIndex
+                    analyzer.setSource(lastSource)
+                }
                 analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
                 if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
             case .timeout:

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PoolScope
 
 extension PoolScopeCommand {
@@ -21,14 +22,22 @@ extension PoolScopeCommand {
 
         @OptionGroup var analysis: AnalysisOptions
 
+        @Flag(name: .long, help: "Analyse each file as its own capture, in parallel, each with its own report.")
+        var each = false
+
+        func validate() throws {
+            if each && output.format == .csv { throw ValidationError("--each writes one report per file: use text, json or ndjson") }
+        }
+
         func run() throws {
             let (files, filter) = input.resolved
+            if each && files.count > 1 { return try runEach(files, filter: filter) }
             let destination = try output.open()
             let progress = ProgressLine(files: files, quiet: output.quiet)
             let report: Report
             do {
                 report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
-                                                     onConnection: output.connectionSink(destination),
+                                                     onConnection: output.connectionSink(destination, files: files),
                                                      onProgress: progress.map { line in { line.update($0) } })
                 progress?.finish()
             } catch {
@@ -37,6 +46,43 @@ extension PoolScopeCommand {
             }
             output.write(report, to: destination)
             throw Diagnostics.exitCode(for: report)
+        }
+    
+        /// --each: independent captures on all cores; reports printed in file order.
+        func runEach(_ files: [String], filter: String?) throws {
+            let destination = try output.open()
+            final class Results: @unchecked Sendable {
+                let lock = NSLock()
+                var reports: [Report?]
+                var filterError: CaptureError?
+                init(_ n: Int) { reports = Array(repeating: nil, count: n) }
+            }
+            let results = Results(files.count)
+            let flowSettings = analysis.flowSettings, poolSettings = analysis.poolSettings
+            let output = self.output
+            DispatchQueue.concurrentPerform(iterations: files.count) { i in
+                do {
+                    let report = try CaptureRun.analyzeFiles([files[i]], filter: filter, settings: flowSettings, poolSettings: poolSettings,
+                                                             onConnection: output.connectionSink(destination, files: [files[i]]))
+                    results.lock.lock(); results.reports[i] = report; results.lock.unlock()
+                } catch {
+                    let captureError = (error as? CaptureError) ?? .filter(expression: filter ?? "", message: "\(error)")
+                    results.lock.lock(); results.filterError = captureError; results.lock.unlock()
+                }
+            }
+            if let error = results.filterError {
+                Diagnostics.error(error.description)
+                throw ExitCode.usage
+            }
+            var faults = false
+            for (file, report) in zip(files, results.reports) {
+                guard let report else { continue }
+                if output.format == .text { destination.write("== \(file)\n") }
+                output.write(report, to: destination)
+                for fault in report.capture.faults { Diagnostics.error(fault) }
+                faults = faults || !report.capture.faults.isEmpty
+            }
+            if faults { throw ExitCode.inputFault }
         }
     }
 }

@@ -157,12 +157,12 @@ struct OutputOptions: ParsableArguments {
 
     /// For NDJSON: a sink that writes each finished connection as one line.
     /// Lines are buffered (64 KiB) unless `flushEachRecord` (live capture).
-    func connectionSink(_ output: BufferedOutput, flushEachRecord: Bool = false) -> ((ConnectionRecord) -> Void)? {
+    func connectionSink(_ output: BufferedOutput, files: [String] = [], flushEachRecord: Bool = false) -> ((ConnectionRecord) -> Void)? {
         guard format == .ndjson else { return nil }
         return { record in
             // Each record's times to the nanosecond when they have sub-microsecond digits.
             let ns = [record.start, record.end].contains { $0.nanoseconds % 1000 != 0 }
-            output.write(JSONReport.record(record, nanoseconds: ns))
+            output.write(JSONReport.record(record, nanoseconds: ns, files: files))
             if flushEachRecord { output.flush() }
         }
     }
@@ -218,9 +218,11 @@ final class ProgressLine {
 }
 
 /// Report output, written in 64 KiB pieces rather than a system call per line.
-final class BufferedOutput {
+/// Safe to share between the threads of `--each`: a lock around the buffer.
+final class BufferedOutput: @unchecked Sendable {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
+    private let lock = NSLock()
 
     init(_ handle: FileHandle) {
         self.handle = handle
@@ -228,11 +230,19 @@ final class BufferedOutput {
     }
 
     func write(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
         buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { flush() }
+        if buffer.count >= 1 << 16 { flushLocked() }
     }
 
     func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        flushLocked()
+    }
+
+    private func flushLocked() {
         guard !buffer.isEmpty else { return }
         handle.write(Data(buffer))
         buffer.removeAll(keepingCapacity: true)

@@ -34,12 +34,14 @@ public enum JSONReport {
         write("]}\n")
     }
 
-    /// One connection as a standalone NDJSON record.
-    public static func record(_ connection: ConnectionRecord, nanoseconds: Bool) -> String {
+    /// One connection as a standalone NDJSON record; `files` names the inputs,
+    /// so each record says which file it came from.
+    public static func record(_ connection: ConnectionRecord, nanoseconds: Bool, files: [String] = []) -> String {
         var json = JSONText()
         json.beginObject()
         json.field("schema", Report.schema)
         json.field("type", "connection")
+        if connection.sourceIndex < files.count { json.field("file", files[connection.sourceIndex]) }
         writeConnectionFields(connection, nanoseconds: nanoseconds, into: &json)
         json.endObject()
         return json.text + "\n"

@@ -92,6 +92,8 @@ public struct Connection: Sendable {
     private var events = Events()
     private(set) var app: ApplicationStreams
     public var portReuse: PortReuseRecord?
+    /// Which input file the connection's first packet came from (0 for a single file).
+    public var sourceIndex = 0
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id
@@ -340,7 +342,7 @@ public struct Connection: Sendable {
             portReuse: portReuse, zeekConnState: zeek.connState, zeekHistory: zeek.history,
             zeekMissedBytes: zeek.missedBytes, zeekOriginatorBytes: zeek.originatorBytes,
             zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient,
-            http: streams.http.summary,
+            http: streams.http.summary, sourceIndex: sourceIndex,
             streamGaps: PerSide(client: streams.client.gaps, server: streams.server.gaps),
             streamGapBytes: PerSide(client: streams.client.gapBytes, server: streams.server.gapBytes),
             conflictingOverlaps: PerSide(client: streams.client.conflictingOverlaps, server: streams.server.conflictingOverlaps))

@@ -152,6 +152,8 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var zeekOriginatorIsClient: Bool
     /// What HTTP analysis found on the connection's streams.
     public var http: HTTPSummary
+    /// Which input file its first packet came from (an index into the capture's sources).
+    public var sourceIndex: Int
     /// Reassembly of each direction: stretches never captured and their bytes,
     /// and retransmitted bytes that disagreed with the first copy.
     public var streamGaps: PerSide<Int>

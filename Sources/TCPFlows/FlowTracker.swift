@@ -105,6 +105,9 @@ public struct FlowTracker {
         closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.slot(for: $1.key) != nil ? 1 : 0) }
     }
 
+    /// The input file the packets being ingested come from.
+    public var currentSource = 0
+
     @inline(__always)
     public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
         if time.nanoseconds > now { now = time.nanoseconds }
@@ -140,6 +143,7 @@ public struct FlowTracker {
         var connection = Connection(id: nextID, firstSegment: segment, at: time)
         nextID += 1
         connection.portReuse = reuse
+        connection.sourceIndex = currentSource
         connection.ingest(segment, at: time)
         table.insert(connection, for: key)
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }

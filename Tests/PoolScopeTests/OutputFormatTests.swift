@@ -102,3 +102,36 @@ import Testing
         #expect(piped.status == 0 && piped.stderr.isEmpty)
     }
 }
+
+/// Many files: merged as one capture by default; with --each, independent captures analysed in
+/// parallel, each with its own report; NDJSON records say which file they came from.
+@Suite struct ManyFiles {
+    static let files = ["go-default-pool.pcap", "curl-keepalive-ipv6.pcap", "py-refused.pcap"].map(Paths.fixture)
+
+    @Test func eachFileItsOwnReport() throws {
+        let r = try runPoolscope(["analyze", "--each"] + Self.files + ["--format", "json"])
+        #expect(r.status == 0)
+        let documents = r.stdout.split(separator: "\n").map { try? parseJSON(String($0)) }
+        #expect(documents.count == 3)
+        for (file, document) in zip(Self.files, documents) {
+            let alone = try parseJSON(try runPoolscope(["analyze", file, "--format", "json"]).stdout)
+            let sources = (document?["capture"] as? [String: Any])?["sources"] as? [[String: Any]]
+            #expect(sources?.first?["file"] as? String == file)
+            #expect((document?["connections"] as? [Any])?.count == (alone["connections"] as? [Any])?.count)
+        }
+    }
+
+    @Test func ndjsonRecordsNameTheirFile() throws {
+        let merged = try runPoolscope(["analyze"] + Self.files + ["--format", "ndjson"])
+        let each = try runPoolscope(["analyze", "--each"] + Self.files + ["--format", "ndjson"])
+        for r in [merged, each] {
+            #expect(r.status == 0)
+            let records = r.stdout.split(separator: "\n").compactMap { try? parseJSON(String($0)) }.filter { $0["type"] as? String == "connection" }
+            #expect(records.count == 4 + 1 + 1)
+            var perFile: [String: Int] = [:]
+            for record in records { perFile[record["file"] as? String ?? "?", default: 0] += 1 }
+            #expect(perFile == [Self.files[0]: 4, Self.files[1]: 1, Self.files[2]: 1])
+        }
+        #expect(try runPoolscope(["analyze", "--each"] + Self.files + ["--format", "csv"]).status == 2)
+    }
+}
