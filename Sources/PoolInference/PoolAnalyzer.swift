@@ -209,6 +209,7 @@ public struct PoolAnalyzer: Sendable {
             portExhaustionSeconds: exhaustion, timeline: timeline,
             requestsPerSecondTimeline: [], inferred: InferredSettings(), findings: [])
         let keptIdle = idleIntervals.filter { $0.end - $0.start > grace }.count
+        let peakOpenForQueue = peakOpen
         // Requests queued in the client: a connection takes its next request
         // the moment its response ends, while every other open one is busy.
         let openStarts = members.map(\.start).sorted()
@@ -223,7 +224,8 @@ public struct PoolAnalyzer: Sendable {
                 // Others open and busy at t: this connection (open, and its new request starting at t) left out.
                 let openOthers = Self.count(openStarts, atMost: t) - Self.count(openEnds, atMost: t) - 1
                 let busyOthers = Self.count(busyStarts, atMost: t) - Self.count(busyEnds, atMost: t) - 1
-                if openOthers > 0 && busyOthers >= openOthers { queuedHandoffs += 1 }
+                // At the ceiling: as many open as ever, all of them busy.
+                if openOthers > 0 && busyOthers >= openOthers && openOthers + 1 >= peakOpenForQueue { queuedHandoffs += 1 }
             }
         }
         report.inferred = infer(report, members, clientIdle: clientIdle, serverIdle: serverIdle, timesAtPeakIdle: timesAtPeakIdle,
@@ -342,7 +344,9 @@ public struct PoolAnalyzer: Sendable {
                     connectionIDs: ids))
             }
         }
-        if capClosures.count >= 2 && r.connections > r.peakOpen {
+        // The idle cap's signature: fewer kept idle than run at once, and the
+        // extra ones closed right after their response and opened again.
+        if capClosures.count >= 2 && r.connections > r.peakOpen && r.peakIdle < r.peakActive {
             let keep = r.inferred.maxIdlePerHost?.value ?? r.peakIdle
             out.append(Finding(
                 code: "idle-cap-churn", severity: "warning",

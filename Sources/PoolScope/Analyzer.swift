@@ -23,8 +23,15 @@ public struct Analyzer {
     private var lastTime = Int64.min
     private var subMicrosecond = false
 
+    /// Records kept for the report (nil: all). The text report lists 50 by
+    /// default: keeping the rest would make memory follow the capture's length.
+    private let recordLimit: Int?
+    /// Connections finished but not kept (`recordLimit`).
+    public private(set) var recordsNotKept = 0
+
     public init(settings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
-                onConnection: ((ConnectionRecord) -> Void)? = nil) {
+                recordLimit: Int? = nil, onConnection: ((ConnectionRecord) -> Void)? = nil) {
+        self.recordLimit = recordLimit
         flows = FlowTracker(settings: settings)
         var pools = poolSettings
         pools.timeWaitSeconds = settings.timeWaitSeconds
@@ -109,6 +116,16 @@ public struct Analyzer {
             for record in finished { onConnection(record) }
         } else {
             for record in finished {
+                // Keep the first connections by id (as the report lists them).
+                if let limit = recordLimit, records.count >= limit {
+                    recordsNotKept += 1
+                    guard record.id < records.last!.id else { continue }
+                    records.removeLast()
+                    records.append(record)
+                    records.sort { $0.id < $1.id }
+                    recordIndex = Dictionary(uniqueKeysWithValues: records.enumerated().map { ($1.id, $0) })
+                    continue
+                }
                 recordIndex[record.id] = records.count
                 records.append(record)
             }
@@ -147,6 +164,7 @@ public struct Analyzer {
         summary.timeWaitHosts = flows.timeWaitLedger.loads()
         records.sort { $0.id < $1.id }
         var report = Report(capture: summary, connections: records)
+        report.connectionsNotKept = recordsNotKept
         report.pools = poolAnalyzer.reports(captureEnd: captureEnd.nanoseconds)
         return report
     }

@@ -19,10 +19,10 @@ public enum CaptureRun {
     /// report's `connections` stays empty (streaming: NDJSON).
     public static func analyzeFiles(
         _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
-        poolSettings: PoolSettings = PoolSettings(), onConnection: ((ConnectionRecord) -> Void)? = nil,
-        onProgress: ((Progress) -> Void)? = nil
+        poolSettings: PoolSettings = PoolSettings(), recordLimit: Int? = nil,
+        onConnection: ((ConnectionRecord) -> Void)? = nil, onProgress: ((Progress) -> Void)? = nil
     ) throws(CaptureError) -> Report {
-        var analyzer = Analyzer(settings: settings, poolSettings: poolSettings, onConnection: onConnection)
+        var analyzer = Analyzer(settings: settings, poolSettings: poolSettings, recordLimit: recordLimit, onConnection: onConnection)
         var sources: [OfflineCapture] = []
         for path in paths {
             do {

@@ -36,8 +36,10 @@ extension PoolScopeCommand {
             let progress = ProgressLine(files: files, quiet: output.quiet)
             let report: Report
             do {
+                // The text report prints --connections of them: keep no more.
+                let keep = output.format == .text ? output.connectionLimit : nil
                 report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
-                                                     onConnection: output.connectionSink(destination, files: files),
+                                                     recordLimit: keep, onConnection: output.connectionSink(destination, files: files),
                                                      onProgress: progress.map { line in { line.update($0) } })
                 progress?.finish()
             } catch {

@@ -76,6 +76,9 @@ public struct Report: Sendable, Equatable {
     public var connections: [ConnectionRecord]
     /// Each client's pool toward each server: inferred settings and findings.
     public var pools: [PoolReport] = []
+    /// Finished connections left out of `connections` to bound memory (the text
+    /// report's --connections): counted here, and in the pools.
+    public var connectionsNotKept = 0
 
     public init(capture: CaptureSummary, connections: [ConnectionRecord], pools: [PoolReport] = []) {
         self.capture = capture

@@ -20,11 +20,12 @@ public enum TextReport {
         let c = report.capture
         out += summary(c)
         out += "\n"
-        out += pools(report.pools, colour: colour)
+        out += pools(report.pools, colour: colour, limit: connectionLimit == nil ? nil : 20)
         let shown = connectionLimit.map { Array(report.connections.prefix($0)) } ?? report.connections
-        out += connectionTable(shown, total: report.connections.count, nanoseconds: c.nanosecondTimestamps)
-        if shown.count < report.connections.count {
-            out += "... \(report.connections.count - shown.count) more connections (--connections all to list them)\n"
+        let total = report.connections.count + report.connectionsNotKept
+        out += connectionTable(shown, total: total, nanoseconds: c.nanosecondTimestamps)
+        if shown.count < total {
+            out += "... \(total - shown.count) more connections (--connections all to list them)\n"
         }
         return out
     }
@@ -67,10 +68,15 @@ public enum TextReport {
     }
 
     /// Each pool in plain words: what it is doing, what it appears set to, what to change.
-    public static func pools(_ pools: [PoolReport], colour: Bool = false) -> String {
+    /// Pools with findings first, then the busiest; `limit` of them in full, the rest counted.
+    public static func pools(_ pools: [PoolReport], colour: Bool = false, limit: Int? = nil) -> String {
         guard !pools.isEmpty else { return "" }
         var out = "pools: \(pools.count)\n"
-        for p in pools {
+        let ranked = pools.enumerated().sorted {
+            ($0.element.findings.isEmpty ? 0 : 1, $0.element.connections, -$0.offset) > ($1.element.findings.isEmpty ? 0 : 1, $1.element.connections, -$1.offset)
+        }.map(\.element)
+        let shown = limit.map { Array(ranked.prefix($0)) } ?? ranked
+        for p in shown {
             let named = p.name.flatMap { $0 == p.server.description || $0 == p.server.address.description ? nil : $0 }
             let server = p.server.description + (named.map { " (\($0))" } ?? "")
             out += "  client \(p.client) -> \(server): \(p.connections) connection\(p.connections == 1 ? "" : "s")"
@@ -102,6 +108,10 @@ public enum TextReport {
                 out += "      advice: \(f.advice)\n"
             }
             if p.findings.isEmpty { out += "    no pooling problem found\n" }
+        }
+        if shown.count < ranked.count {
+            let withFindings = ranked.dropFirst(shown.count).filter { !$0.findings.isEmpty }.count
+            out += "  ... \(ranked.count - shown.count) more pools, \(withFindings) with findings (--connections all, or --format json, for all)\n"
         }
         return out + "\n"
     }
