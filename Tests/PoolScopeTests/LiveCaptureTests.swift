@@ -176,16 +176,8 @@ let isRoot = getuid() == 0
     func withoutPermissionSaysWhatToDo() throws {
         let r: CommandResult
         if isRoot {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Paths.binary, "sniff", "-i", "lo", "--duration", "1"]
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = Pipe()
-            try process.run()
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            r = CommandResult(status: process.terminationStatus, stdout: "", stderr: String(decoding: data, as: UTF8.self))
+            r = try runProgram("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", Paths.binary,
+                                                    "sniff", "-i", "lo", "--duration", "1"])
         } else {
             r = try runPoolscope(["sniff", "-i", "lo", "--duration", "1"])
         }

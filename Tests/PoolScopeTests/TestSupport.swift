@@ -77,16 +77,25 @@ func runPoolscope(_ arguments: [String], stdin: Data? = nil, environment: [Strin
 let scriptTool = FileManager.default.isExecutableFile(atPath: "/usr/bin/script") ? "/usr/bin/script" : nil
 
 func runThroughPTY(_ commandLine: String) throws -> (status: Int32, output: String) {
+    let r = try runProgram(scriptTool ?? "/usr/bin/script", ["-qc", commandLine, "/dev/null"])
+    return (r.status, r.stdout)
+}
+
+/// Runs any program with no input and returns its exit status and both outputs.
+func runProgram(_ path: String, _ arguments: [String]) throws -> CommandResult {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: scriptTool ?? "/usr/bin/script")
-    p.arguments = ["-qc", commandLine, "/dev/null"]
-    let out = Pipe()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
     p.standardOutput = out
+    p.standardError = err
     p.standardInput = Pipe()
     try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// A fixture's truth file (see Fixtures/README.md).
