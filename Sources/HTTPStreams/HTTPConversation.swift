@@ -188,7 +188,7 @@ public struct HTTPConversation: Sendable {
         } else if fromClient && bytes.starts(with: Self.h2Preface.prefix(min(bytes.count, Self.h2Preface.count))) && bytes.count >= 4 {
             mode = .h2c
             upgraded = "h2c"
-        } else if fromClient || HTTPStartLineSniff.isStatusLine(bytes) {
+        } else if fromClient || HTTPStartLine.isResponse(bytes, orPrefixOfOne: true) {
             mode = .http
         } else {
             mode = .other
@@ -335,9 +335,21 @@ public struct HTTPConversation: Sendable {
     }
 }
 
-/// Start-line sniffing at the beginning of a stream.
-enum HTTPStartLineSniff {
-    static func isStatusLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.starts(with: HTTPFramer.http1Prefix.prefix(min(bytes.count, HTTPFramer.http1Prefix.count)))
+/// Recognises HTTP/1.x start lines at the beginning of a payload: to orient
+/// a connection whose handshake was not captured, and to tell a stream's
+/// protocol from its first bytes.
+public enum HTTPStartLine {
+    static let methods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "].map { Array($0.utf8) }
+
+    public static func isRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        methods.contains { bytes.starts(with: $0) }
+    }
+
+    /// Starts with "HTTP/1."; with `orPrefixOfOne`, bytes too few to hold it
+    /// count when they are its beginning (a stream's first segment may be short).
+    public static func isResponse(_ bytes: UnsafeRawBufferPointer, orPrefixOfOne: Bool = false) -> Bool {
+        let prefix = HTTPFramer.http1Prefix
+        if orPrefixOfOne && bytes.count < prefix.count { return bytes.elementsEqual(prefix.prefix(bytes.count)) }
+        return bytes.starts(with: prefix)
     }
 }

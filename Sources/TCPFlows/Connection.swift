@@ -399,18 +399,3 @@ public struct Connection: Sendable {
         return TimeWaitRecord(holder: holder, start: start, end: end, estimated: estimated, runningAtCaptureEnd: false, reusedAt: nil)
     }
 }
-
-/// Recognises HTTP/1.x start lines at the beginning of a payload, to orient
-/// connections whose handshake was not captured.
-public enum HTTPStartLine {
-    static let methods: [[UInt8]] = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "].map { Array($0.utf8) }
-
-    public static func isRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        methods.contains { m in bytes.count >= m.count && m.indices.allSatisfy { bytes[$0] == m[$0] } }
-    }
-
-    public static func isResponse(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let prefix = Array("HTTP/1.".utf8)
-        return bytes.count >= prefix.count && prefix.indices.allSatisfy { bytes[$0] == prefix[$0] }
-    }
-}
