@@ -14,7 +14,8 @@ public struct Analyzer {
     private var poolAnalyzer: PoolAnalyzer
     private var summary = CaptureSummary()
     private var records: [ConnectionRecord] = []
-    /// For whole-capture reports: where each connection's record is, to settle reuse later.
+    /// For whole-capture reports without `recordLimit`: where each connection's
+    /// record is, to settle reuse later (with a limit, records stay sorted by id).
     private var recordIndex: [Int: Int] = [:]
     /// When set, finished connections go here as they finish (NDJSON) and the
     /// report's `connections` stays empty: memory then follows live connections only.
@@ -116,18 +117,19 @@ public struct Analyzer {
             for record in finished { onConnection(record) }
         } else {
             for record in finished {
-                // Keep the first connections by id (as the report lists them).
-                if let limit = recordLimit, records.count >= limit {
-                    recordsNotKept += 1
-                    guard record.id < records.last!.id else { continue }
-                    records.removeLast()
+                guard let limit = recordLimit else {
+                    recordIndex[record.id] = records.count
                     records.append(record)
-                    records.sort { $0.id < $1.id }
-                    recordIndex = Dictionary(uniqueKeysWithValues: records.enumerated().map { ($1.id, $0) })
                     continue
                 }
-                recordIndex[record.id] = records.count
-                records.append(record)
+                // Keep the first connections by id (as the report lists them),
+                // sorted by id: connections finish in another order.
+                if records.count >= limit {
+                    recordsNotKept += 1
+                    guard let last = records.last, record.id < last.id else { continue }
+                    records.removeLast()
+                }
+                records.insert(record, at: keptPosition(of: record.id))
             }
         }
     }
@@ -137,9 +139,25 @@ public struct Analyzer {
     private mutating func settleReuses(_ events: [PortReuseEvent]) {
         guard onConnection == nil else { return }
         for event in events {
-            guard let i = recordIndex[event.previousID], records[i].timeWait != nil else { continue }
+            let i = recordLimit == nil ? recordIndex[event.previousID] : keptIndex(of: event.previousID)
+            guard let i, records[i].timeWait != nil else { continue }
             records[i].timeWait!.reusedAt = event.at
         }
+    }
+
+    /// Where a connection with this id goes among records kept sorted by id (`recordLimit`).
+    private func keptPosition(of id: Int) -> Int {
+        var low = 0, high = records.count
+        while low < high {
+            let mid = (low + high) / 2
+            if records[mid].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    private func keptIndex(of id: Int) -> Int? {
+        let i = keptPosition(of: id)
+        return i < records.count && records[i].id == id ? i : nil
     }
 
     /// Ends the capture and returns the report.

@@ -38,6 +38,16 @@ import Testing
         #expect(bad.status == 2)
     }
 
+    /// The table lists the first connections by id, though they finish in
+    /// another order: in go-default-pool connection 3 finishes first (3, 1, 2, 4).
+    @Test func aShortTableListsTheFirstConnectionsById() throws {
+        let two = try runPoolscope(["analyze", Paths.fixture("go-default-pool.pcap"), "--connections", "2"])
+        let table = two.stdout.components(separatedBy: "\n").drop { !$0.hasPrefix("id ") }.dropFirst()
+        let ids = table.prefix { $0.first == " " }.compactMap { Int($0.split(separator: " ").first ?? "") }
+        #expect(ids == [1, 2])
+        #expect(two.stdout.contains("... 2 more connections"))
+    }
+
     /// Colour is for a terminal only: never into a pipe, never with NO_COLOR.
     @Test func noColourIntoAPipe() throws {
         var environment = ProcessInfo.processInfo.environment
