@@ -92,25 +92,13 @@ public struct JSONText {
     public mutating func field(_ k: String, epochNanoseconds ns: Int64?, nanosecondDigits: Bool) {
         key(k)
         guard let ns else { appendRaw("null"); return }
-        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-        let fraction = ns - seconds * 1_000_000_000
-        appendInteger(Int(seconds))
-        bytes.append(UInt8(ascii: "."))
-        if nanosecondDigits {
-            appendPadded(Int(fraction), width: 9)
-        } else {
-            appendPadded(Int(fraction / 1000), width: 6)
-        }
+        appendEpoch(ns, nanosecondDigits: nanosecondDigits)
     }
 
     /// An array element: a timestamp number.
     public mutating func rawNumber(epochNanoseconds ns: Int64, nanosecondDigits: Bool) {
         separator()
-        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-        let fraction = ns - seconds * 1_000_000_000
-        appendInteger(Int(seconds))
-        bytes.append(UInt8(ascii: "."))
-        appendPadded(nanosecondDigits ? Int(fraction) : Int(fraction / 1000), width: nanosecondDigits ? 9 : 6)
+        appendEpoch(ns, nanosecondDigits: nanosecondDigits)
     }
 
     /// An array element: an integer.
@@ -125,6 +113,19 @@ public struct JSONText {
     }
 
     // MARK: - Bytes
+
+    /// Integer arithmetic, not Double: a Double cannot hold epoch nanoseconds exactly.
+    private mutating func appendEpoch(_ ns: Int64, nanosecondDigits: Bool) {
+        let seconds = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+        let fraction = ns - seconds * 1_000_000_000
+        appendInteger(Int(seconds))
+        bytes.append(UInt8(ascii: "."))
+        if nanosecondDigits {
+            appendPadded(Int(fraction), width: 9)
+        } else {
+            appendPadded(Int(fraction / 1000), width: 6)
+        }
+    }
 
     private mutating func appendRaw(_ s: String) {
         bytes.append(contentsOf: s.utf8)
