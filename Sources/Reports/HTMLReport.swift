@@ -113,7 +113,8 @@ public enum HTMLReport {
         return left + max(0, min(1, f)) * (width - left - 10)
     }
 
-    static func n(_ v: Double) -> String { String(Int((v * 10).rounded())) == "" ? "0" : String((v * 10).rounded() / 10) }
+    /// An SVG coordinate to a tenth of a pixel.
+    static func n(_ v: Double) -> String { String((v * 10).rounded() / 10) }
 
     static func chart(_ p: PoolReport, _ members: [ConnectionRecord], start: Int64, end: Int64) -> String {
         let height = 120.0
