@@ -65,12 +65,12 @@ public struct Analyzer {
     /// Packets read so far.
     public var packets: Int { summary.packets }
 
-    /// Analyses one packet. `bytes` is only read during the call.
     /// Which input file the next packets come from (an index into the sources added).
     public mutating func setSource(_ index: Int) {
         flows.currentSource = index
     }
 
+    /// Analyses one packet. `bytes` is only read during the call.
     @inline(__always)
     public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64) {
         summary.packets &+= 1
