@@ -96,6 +96,13 @@ enum Libpcap {
         return Int64(ftell(file))
     }
 
+    /// Moves an offline capture to the record at `offset` (classic pcap: libpcap
+    /// keeps no other position, so reading goes on from there).
+    static func seek(_ handle: PcapHandle, to offset: Int) -> Bool {
+        guard let file = pcap_file(handle) else { return false }
+        return fseeko(file, off_t(offset), SEEK_SET) == 0
+    }
+
     static func snapshotLength(_ handle: PcapHandle) -> Int32 { pcap_snapshot(handle) }
 
     /// Compiles and installs a BPF filter; the error quotes libpcap's message.

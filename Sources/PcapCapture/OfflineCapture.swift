@@ -9,6 +9,9 @@ public final class OfflineCapture: PacketSource {
     public let sourceIndex: Int
     private let handle: PcapHandle
     private var finished = false
+    /// Our own reader for classic pcap without a filter (see SavefileReader),
+    /// while records come from it; nil once reading is on libpcap.
+    private var reader: SavefileReader?
 
     /// Opens `path`, optionally installing a BPF filter.
     public init(path: String, filter: String? = nil, sourceIndex: Int = 0) throws(CaptureError) {
@@ -26,12 +29,21 @@ public final class OfflineCapture: PacketSource {
         self.sourceIndex = sourceIndex
         linkType = Libpcap.datalink(handle)
         snapshotLength = Libpcap.snapshotLength(handle)
+        if filter?.isEmpty ?? true, path != "-" { reader = SavefileReader(path: path) }
+    }
+
+    /// Reading goes on through libpcap from the record at `offset` (where
+    /// SavefileReader stopped at a record it leaves to libpcap).
+    public func continueWithLibpcap(at offset: Int) {
+        reader = nil
+        if !Libpcap.seek(handle, to: offset) { finished = true }
     }
 
     deinit { Libpcap.close(handle) }
 
     /// Bytes of the file read so far (nil when not known, as for a pipe).
     public var bytesRead: Int64? {
+        if let reader { return Int64(reader.offset) }
         let offset = Libpcap.fileOffset(handle)
         return offset >= 0 ? offset : nil
     }
@@ -39,6 +51,15 @@ public final class OfflineCapture: PacketSource {
     @inline(__always)
     public func next() -> PacketReadResult {
         if finished { return .end }
+        if let reader {
+            if let record = reader.next() {
+                return .packet(CapturedPacket(timestamp: record.timestamp, wireLength: record.wireLength, bytes: record.bytes,
+                                              linkType: linkType, sourceIndex: sourceIndex))
+            }
+            if reader.atEnd { finished = true; return .end }
+            continueWithLibpcap(at: reader.offset)
+            if finished { return .end }
+        }
         switch Libpcap.next(handle) {
         case let .packet(header, data):
             let h = header.pointee

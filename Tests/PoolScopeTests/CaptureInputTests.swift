@@ -195,3 +195,68 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
         #expect(json.contains("\"undecoded\":{\"not_tcp\":2,\"fragment\":1,\"truncated\":1,\"malformed\":1}"))
     }
 }
+
+/// Classic pcap without a filter is read by SavefileReader, in place; the rest
+/// by libpcap. Both must hand out the same packets, and a record the reader is
+/// not sure of must reach libpcap at the right offset.
+@Suite struct SavefileReaderAgreesWithLibpcap {
+    /// Every packet of `path`, read with (filter nil) and without (a filter that
+    /// passes everything, which keeps libpcap) the in-place reader.
+    static func packets(_ path: String, throughLibpcap: Bool) throws -> [(Int64, Int, [UInt8])] {
+        let capture = try OfflineCapture(path: path, filter: throughLibpcap ? "len >= 0" : nil)
+        var result: [(Int64, Int, [UInt8])] = []
+        loop: while true {
+            switch capture.next() {
+            case .packet(let p): result.append((p.timestamp, p.wireLength, Array(p.bytes)))
+            case .timeout: continue
+            case .end, .failed: break loop
+            }
+        }
+        return result
+    }
+
+    static func expectSame(_ path: String, count: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let ours = try packets(path, throughLibpcap: false)
+        let theirs = try packets(path, throughLibpcap: true)
+        if let count { #expect(ours.count == count, sourceLocation: sourceLocation) }
+        #expect(ours.count == theirs.count, sourceLocation: sourceLocation)
+        #expect(ours.elementsEqual(theirs) { $0.0 == $1.0 && $0.1 == $1.1 && $0.2 == $1.2 }, sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: [(PcapFileWriter.ByteOrder.little, false), (.little, true), (.big, false), (.big, true)])
+    func byteOrdersAndResolutions(_ order: PcapFileWriter.ByteOrder, _ nanosecond: Bool) throws {
+        var writer = PcapFileWriter(linkType: 1, byteOrder: order, nanosecond: nanosecond)
+        // Enough large frames to cross the reader's 1 MB buffer several times.
+        var c = sampleConversation(step: 1_234)
+        for i in 0..<2000 {
+            c.exchange(request: "GET /\(i) HTTP/1.1\r\nHost: a\r\n\r\n",
+                       response: "HTTP/1.1 200 OK\r\nContent-Length: 1400\r\n\r\n" + String(repeating: "x", count: 1400))
+        }
+        for frame in c.frames { writer.append(frame.bytes, timestamp: frame.timestamp) }
+        let path = NSTemporaryDirectory() + "savefile-\(order)-\(nanosecond).pcap"
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(writer.bytes.count > 3_000_000)
+        try Self.expectSame(path, count: c.frames.count)
+    }
+
+    @Test func aCutRecordIsLeftToLibpcap() throws {
+        var writer = PcapFileWriter(linkType: 1)
+        for frame in sampleConversation().frames { writer.append(frame.bytes, timestamp: frame.timestamp) }
+        writer.truncate(by: 7)
+        let path = NSTemporaryDirectory() + "savefile-cut.pcap"
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Self.expectSame(path, count: 8)
+        let capture = try OfflineCapture(path: path)
+        var outcome = ""
+        while outcome.isEmpty {
+            switch capture.next() {
+            case .packet, .timeout: continue
+            case .end: outcome = "end"
+            case .failed(let error): outcome = error.description
+            }
+        }
+        #expect(outcome.hasSuffix("truncated dump file; tried to read 54 captured bytes, only got 47"))
+    }
+}
