@@ -10,9 +10,11 @@ public struct FlowTable<Value> {
     /// Each word is `hash high 32 bits << 32 | (slot + 1)`; 0 is empty.
     private var index: [UInt64]
     private var mask: Int
-    public private(set) var keys: [FlowKey] = []
-    public private(set) var values: [Value?] = []
-    private var freeSlots: [Int32] = []
+    /// Keys and values by slot. Values live in raw memory rather than in a
+    /// `[Value?]`: reading a field of an element there went through a copy of
+    /// the whole value (a Connection is about 1 KB with a dozen references),
+    /// which the once-a-second sweep over every live connection paid for each.
+    private var slab: Slab
     public private(set) var count = 0
 
     public init(initialCapacity: Int = 1024) {
@@ -20,6 +22,7 @@ public struct FlowTable<Value> {
         while size < initialCapacity * 2 { size <<= 1 }
         index = [UInt64](repeating: 0, count: size)
         mask = size - 1
+        slab = Slab(capacity: 16)
     }
 
     /// The slot holding `key`, or nil.
@@ -37,7 +40,7 @@ public struct FlowTable<Value> {
             if word == 0 { return nil }
             if word >> 32 == tag {
                 let s = Int(word & 0xFFFF_FFFF) - 1
-                if keys[s] == key { return s }
+                if slab.keys[s] == key { return s }
             }
             i = (i + 1) & mask
         }
@@ -45,18 +48,11 @@ public struct FlowTable<Value> {
 
     /// Stores a new value for a key that is not in the table; returns its slot.
     @discardableResult
-    public mutating func insert(_ value: Value, for key: FlowKey) -> Int {
+    public mutating func insert(_ value: __owned Value, for key: FlowKey) -> Int {
         if (count + 1) * 2 > index.count { grow() }
-        let s: Int
-        if let free = freeSlots.popLast() {
-            s = Int(free)
-            keys[s] = key
-            values[s] = value
-        } else {
-            s = keys.count
-            keys.append(key)
-            values.append(value)
-        }
+        unshare()
+        let s = slab.claim(for: key)
+        (slab.values + s).initialize(to: value)
         place(hash: key.hash64, slot: s)
         count += 1
         return s
@@ -64,15 +60,23 @@ public struct FlowTable<Value> {
 
     /// The value in a slot, for reading and in-place mutation.
     public subscript(slot s: Int) -> Value {
-        _read { yield values[s]! }
-        // In place: moving a large value out and back cost a memmove per packet.
-        _modify { yield &values[s]! }
+        @inline(__always) _read {
+            precondition(slab.occupied[s], "FlowTable: empty slot")
+            yield slab.values[s]
+        }
+        @inline(__always) _modify {
+            precondition(slab.occupied[s], "FlowTable: empty slot")
+            unshare()
+            yield &slab.values[s]
+        }
     }
 
     /// Removes the entry in `slot` and returns its value.
     @discardableResult
     public mutating func remove(slot s: Int) -> Value {
-        let key = keys[s]
+        precondition(slab.occupied[s], "FlowTable: empty slot")
+        unshare()
+        let key = slab.keys[s]
         let hash = key.hash64
         var i = Int(truncatingIfNeeded: hash) & mask
         let word = (hash >> 32) << 32 | UInt64(s + 1)
@@ -81,7 +85,7 @@ public struct FlowTable<Value> {
         var hole = i
         var j = (i + 1) & mask
         while index[j] != 0 {
-            let home = Int(truncatingIfNeeded: keys[Int(index[j] & 0xFFFF_FFFF) - 1].hash64) & mask
+            let home = Int(truncatingIfNeeded: slab.keys[Int(index[j] & 0xFFFF_FFFF) - 1].hash64) & mask
             // Move j into the hole if its home is not in (hole, j] cyclically.
             let distanceToHome = (j - home) & mask
             let distanceToHole = (j - hole) & mask
@@ -92,15 +96,13 @@ public struct FlowTable<Value> {
             j = (j + 1) & mask
         }
         index[hole] = 0
-        let value = values[s].take()!
-        freeSlots.append(Int32(s))
         count -= 1
-        return value
+        return slab.release(s)
     }
 
     /// Every occupied slot, in slot order.
     public var occupiedSlots: [Int] {
-        values.indices.filter { values[$0] != nil }
+        (0..<slab.used).filter { slab.occupied[$0] }
     }
 
     private mutating func place(hash: UInt64, slot s: Int) {
@@ -112,8 +114,74 @@ public struct FlowTable<Value> {
     private mutating func grow() {
         index = [UInt64](repeating: 0, count: index.count * 2)
         mask = index.count - 1
-        for s in values.indices where values[s] != nil {
-            place(hash: keys[s].hash64, slot: s)
+        for s in 0..<slab.used where slab.occupied[s] {
+            place(hash: slab.keys[s].hash64, slot: s)
+        }
+    }
+
+    /// Copy-on-write, as Array does: a copied table shares its slab until one side changes.
+    @inline(__always)
+    private mutating func unshare() {
+        if !isKnownUniquelyReferenced(&slab) { slab = slab.copy() }
+    }
+
+    /// Slots: keys, an occupancy flag, and values in raw memory (initialised
+    /// only where occupied). Freed slots are reused, so memory follows the
+    /// number of live flows.
+    final class Slab {
+        var keys: [FlowKey] = []
+        var occupied: [Bool] = []
+        var values: UnsafeMutablePointer<Value>
+        var capacity: Int
+        /// Slots ever handed out (all below are in `keys`/`occupied`).
+        var used = 0
+        var freeSlots: [Int32] = []
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            values = .allocate(capacity: capacity)
+        }
+
+        deinit {
+            for s in 0..<used where occupied[s] { (values + s).deinitialize(count: 1) }
+            values.deallocate()
+        }
+
+        /// A free slot (uninitialised), growing the slab when none is free.
+        func claim(for key: FlowKey) -> Int {
+            if let free = freeSlots.popLast() {
+                occupied[Int(free)] = true
+                keys[Int(free)] = key
+                return Int(free)
+            }
+            if used == capacity {
+                let bigger = UnsafeMutablePointer<Value>.allocate(capacity: capacity * 2)
+                // Occupied slots move; free ones hold nothing to move.
+                for s in 0..<used where occupied[s] { (bigger + s).moveInitialize(from: values + s, count: 1) }
+                values.deallocate()
+                values = bigger
+                capacity *= 2
+            }
+            keys.append(key)
+            occupied.append(true)
+            used += 1
+            return used - 1
+        }
+
+        func release(_ s: Int) -> Value {
+            occupied[s] = false
+            freeSlots.append(Int32(s))
+            return (values + s).move()
+        }
+
+        func copy() -> Slab {
+            let other = Slab(capacity: capacity)
+            other.keys = keys
+            other.occupied = occupied
+            other.used = used
+            other.freeSlots = freeSlots
+            for s in 0..<used where occupied[s] { (other.values + s).initialize(to: values[s]) }
+            return other
         }
     }
 }
