@@ -73,9 +73,28 @@ public struct PoolAnalyzer: Sendable {
             timeWaitEnd: min(tw?.end.nanoseconds ?? 0, tw?.reusedAt?.nanoseconds ?? .max)))
     }
 
-    /// Every pool, in the order their first connection finished.
+    /// Every pool, in the order their first connection was seen (lowest id).
     public func reports(captureEnd: Int64) -> [PoolReport] {
-        order.compactMap { key in pools[key].map { report(key, $0.sorted { $0.id < $1.id }, captureEnd: captureEnd) } }
+        let sorted = order.compactMap { key in pools[key].map { (key, $0.sorted { $0.id < $1.id }) } }
+            .sorted { $0.1[0].id < $1.1[0].id }
+        return sorted.map { report($0.0, $0.1, captureEnd: captureEnd) }
+    }
+
+    /// Adds another shard's pools (see `Analyzer`: a pool's connections are
+    /// spread over the shards by 4-tuple).
+    public mutating func merge(_ other: PoolAnalyzer) {
+        for key in other.order {
+            guard let members = other.pools[key] else { continue }
+            if pools[key] == nil { order.append(key) }
+            pools[key, default: []].append(contentsOf: members)
+        }
+    }
+
+    /// Renames every connection id (the shards' packet numbers become 1, 2, ...).
+    public mutating func renumber(_ newID: (Int) -> Int) {
+        for key in order {
+            pools[key] = pools[key]?.map { var m = $0; m.id = newID(m.id); return m }
+        }
     }
 
     // MARK: - One pool

@@ -30,10 +30,30 @@ public struct Analyzer {
     /// Connections finished but not kept (`recordLimit`).
     public private(set) var recordsNotKept = 0
 
+    /// One of several analyzers that each read every packet and track the
+    /// flows whose key hash falls to them (`index` of `count`), on their own
+    /// threads; `Analyzer.finish(shards:)` merges them into one report.
+    public struct Shard: Sendable {
+        public var index: Int
+        public var count: Int
+        public init(index: Int, count: Int) {
+            self.index = index
+            self.count = count
+        }
+    }
+    private let shard: Shard?
+
     public init(settings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
-                recordLimit: Int? = nil, onConnection: ((ConnectionRecord) -> Void)? = nil) {
+                recordLimit: Int? = nil, onConnection: ((ConnectionRecord) -> Void)? = nil, shard: Shard? = nil) {
         self.recordLimit = recordLimit
+        self.shard = shard
+        var settings = settings
+        if let shard {
+            precondition(onConnection == nil, "sharded analysis renumbers connections at the end: it cannot stream them")
+            settings.maxConnections = max(1, settings.maxConnections / shard.count)
+        }
         flows = FlowTracker(settings: settings)
+        flows.sharded = shard != nil
         var pools = poolSettings
         pools.timeWaitSeconds = settings.timeWaitSeconds
         poolAnalyzer = PoolAnalyzer(settings: pools)
@@ -82,7 +102,17 @@ public struct Analyzer {
         case .tcp(let segment):
             summary.tcpPackets &+= 1
             if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
-            flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
+            if let shard {
+                // The high bits: the flow table indexes by the low ones.
+                let owner = Int(truncatingIfNeeded: (FlowKey(segment.source, segment.destination).hash64 >> 40) % UInt64(shard.count))
+                if owner == shard.index {
+                    flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp), packetNumber: summary.packets)
+                } else {
+                    flows.advance(to: CaptureTime(nanoseconds: timestamp))
+                }
+            } else {
+                flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
+            }
             if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
             if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         case .undecoded(let reason):
@@ -162,6 +192,68 @@ public struct Analyzer {
 
     /// Ends the capture and returns the report.
     public mutating func finish() -> Report {
+        settle()
+        var report = Report(capture: summary, connections: records)
+        report.connectionsNotKept = recordsNotKept
+        report.pools = poolAnalyzer.reports(captureEnd: summary.last?.nanoseconds ?? 0)
+        return report
+    }
+
+    /// Merges shards that read the same packets (see `Shard`) into the report
+    /// one analyzer would have made: connections renumbered 1, 2, ... in the
+    /// order their first packet was seen, pools and TIME_WAIT loads over all
+    /// connections, and the peak of live connections summed at each sweep.
+    public static func finish(shards: [Analyzer]) -> Report {
+        var shards = shards
+        guard shards.count > 1 else { return shards[0].finish() }
+        for i in shards.indices { shards[i].settle() }
+        // Every shard read every packet: the capture summary is shard 0's.
+        var summary = shards[0].summary
+        summary.tracking = FlowTrackingStats()
+        var ledger = TimeWaitLedger()
+        var pools = shards[0].poolAnalyzer
+        var peaks = [Int](repeating: 0, count: shards.map(\.flows.liveBeforeSweep.count).max() ?? 0)
+        for (i, shard) in shards.enumerated() {
+            let stats = shard.flows.stats
+            summary.tracking.evictions += stats.evictions
+            summary.tracking.idleTimeouts += stats.idleTimeouts
+            summary.tracking.segmentsAfterClose += stats.segmentsAfterClose
+            for (k, live) in shard.flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
+            ledger.merge(shard.flows.timeWaitLedger)
+            if i > 0 { pools.merge(shard.poolAnalyzer) }
+        }
+        summary.tracking.peakLiveConnections = peaks.max() ?? 0
+        summary.timeWaitHosts = ledger.loads()
+
+        // A packet number's rank among all connections' is the connection's id.
+        let opened = shards.map(\.flows.openedIDs)
+        func newID(_ packetNumber: Int) -> Int {
+            opened.reduce(1) { rank, ids in
+                var low = 0, high = ids.count
+                while low < high {
+                    let mid = (low + high) / 2
+                    if ids[mid] < packetNumber { low = mid + 1 } else { high = mid }
+                }
+                return rank + low
+            }
+        }
+        var records = shards.flatMap(\.records).sorted { $0.id < $1.id }
+        let total = shards.reduce(0) { $0 + $1.records.count + $1.recordsNotKept }
+        if let limit = shards[0].recordLimit, records.count > limit { records.removeLast(records.count - limit) }
+        for i in records.indices {
+            records[i].id = newID(records[i].id)
+            if let previous = records[i].portReuse?.previousID { records[i].portReuse!.previousID = newID(previous) }
+        }
+        pools.renumber(newID)
+        var report = Report(capture: summary, connections: records)
+        report.connectionsNotKept = total - records.count
+        report.pools = pools.reports(captureEnd: summary.last?.nanoseconds ?? 0)
+        return report
+    }
+
+    /// Ends tracking: every connection finished and delivered, reuses and
+    /// TIME_WAIT flags settled, the summary complete.
+    private mutating func settle() {
         if summary.packets > 0 {
             summary.first = CaptureTime(nanoseconds: firstTime)
             summary.last = CaptureTime(nanoseconds: lastTime)
@@ -179,11 +271,7 @@ public struct Analyzer {
         recordIndex = [:]
         summary.tracking = flows.stats
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
-        summary.timeWaitHosts = flows.timeWaitLedger.loads()
+        if shard == nil { summary.timeWaitHosts = flows.timeWaitLedger.loads() }
         records.sort { $0.id < $1.id }
-        var report = Report(capture: summary, connections: records)
-        report.connectionsNotKept = recordsNotKept
-        report.pools = poolAnalyzer.reports(captureEnd: captureEnd.nanoseconds)
-        return report
     }
 }

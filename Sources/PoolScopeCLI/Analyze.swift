@@ -39,7 +39,7 @@ extension PoolScopeCommand {
                 // The text report prints --connections of them: keep no more.
                 let keep = output.format == .text ? output.connectionLimit : nil
                 report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
-                                                     recordLimit: keep, onConnection: output.connectionSink(destination, files: files),
+                                                     recordLimit: keep, threads: analysis.threads, onConnection: output.connectionSink(destination, files: files),
                                                      onProgress: progress.map { line in { line.update($0) } })
                 progress?.finish()
             } catch {

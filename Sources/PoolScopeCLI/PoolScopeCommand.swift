@@ -67,6 +67,12 @@ struct AnalysisOptions: ParsableArguments {
         valueName: "low-high"))
     var portRange: String = "32768-60999"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Analysis threads for whole-capture reports (default: the cores available, at most 4). Each reads the input and "
+            + "tracks its share of the flows; the report is the same for any count. NDJSON and standard input use one.",
+        valueName: "count"))
+    var threads: Int = min(4, ProcessInfo.processInfo.activeProcessorCount)
+
     var ports: ClosedRange<Int>? {
         let parts = portRange.split(separator: "-").compactMap { Int($0) }
         guard parts.count == 2, parts[0] >= 1, parts[1] <= 65535, parts[0] <= parts[1] else { return nil }
@@ -78,6 +84,7 @@ struct AnalysisOptions: ParsableArguments {
         if !(timeWait >= 0) { throw ValidationError("--time-wait must be zero or more seconds") }
         if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be positive") }
         if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if threads < 1 || threads > 64 { throw ValidationError("--threads must be 1 to 64") }
     }
 
     var poolSettings: PoolSettings {

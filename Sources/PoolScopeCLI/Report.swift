@@ -22,7 +22,8 @@ extension PoolScopeCommand {
             let report: Report
             do {
                 report = try CaptureRun.analyzeFiles(files, filter: filter,
-                                                     settings: analysis.flowSettings, poolSettings: analysis.poolSettings)
+                                                     settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
+                                                     threads: analysis.threads)
             } catch {
                 Diagnostics.error(error.description)
                 throw ExitCode.usage

@@ -108,8 +108,31 @@ public struct FlowTracker {
     /// The input file the packets being ingested come from.
     public var currentSource = 0
 
+    /// Sharded analysis (see `Analyzer`): each shard tracks the flows whose
+    /// key hash falls to it but sees every packet's time, so all shards sweep
+    /// at the same packets. Then a connection's id is the number of the packet
+    /// that opened it (renumbered 1, 2, ... when the shards are merged), and
+    /// the live count is sampled before each sweep, so the merged peak is exact:
+    /// between sweeps a shard's live count only grows.
+    public var sharded = false {
+        didSet { if sharded { liveBeforeSweep = [] } }
+    }
+    /// Sharded: the ids (packet numbers) of the connections opened, ascending.
+    public private(set) var openedIDs: [Int] = []
+    /// Sharded: live connections just before each sweep, and at the end.
+    public private(set) var liveBeforeSweep: [Int32] = []
+
+    /// A packet of another shard: only its time counts here.
     @inline(__always)
-    public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime) {
+    public mutating func advance(to time: CaptureTime) {
+        if time.nanoseconds > now { now = time.nanoseconds }
+        if now >= nextSweep { sweep() }
+    }
+
+    /// Tracks one segment. `packetNumber` (from 1) names a connection it opens
+    /// when `sharded`.
+    @inline(__always)
+    public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime, packetNumber: Int = 0) {
         if time.nanoseconds > now { now = time.nanoseconds }
         if now >= nextSweep { sweep() }
         let key = FlowKey(segment.source, segment.destination)
@@ -140,8 +163,15 @@ public struct FlowTracker {
             reuse = PortReuseRecord(previousID: tombstone.id, withinTimeWait: within)
         }
         if table.count >= settings.maxConnections { evict() }
-        var connection = Connection(id: nextID, firstSegment: segment, at: time)
-        nextID += 1
+        let id: Int
+        if sharded {
+            id = packetNumber
+            openedIDs.append(id)
+        } else {
+            id = nextID
+            nextID += 1
+        }
+        var connection = Connection(id: id, firstSegment: segment, at: time)
         connection.portReuse = reuse
         connection.sourceIndex = currentSource
         connection.ingest(segment, at: time)
@@ -164,6 +194,7 @@ public struct FlowTracker {
     /// Ends tracking (the capture is over at `captureEnd`) and finishes every
     /// connection and every record still waiting out its TIME_WAIT.
     public mutating func finish(captureEnd: CaptureTime) {
+        if sharded { liveBeforeSweep.append(Int32(table.count)) }
         now = max(now, captureEnd.nanoseconds)
         for slot in table.occupiedSlots {
             finalize(slot: slot, trackingEnded: "capture_end")
@@ -201,6 +232,7 @@ public struct FlowTracker {
     /// Once per second of capture time: report closed connections whose
     /// linger is over and idle ones, and release records whose TIME_WAIT ended.
     private mutating func sweep() {
+        if sharded { liveBeforeSweep.append(Int32(table.count)) }
         nextSweep = now + 1_000_000_000
         let linger = Int64(settings.closeLingerSeconds * 1e9)
         let idle = Int64(settings.idleTimeoutSeconds * 1e9)
@@ -260,6 +292,12 @@ public struct TimeWaitLedger: Sendable {
 
     mutating func noteReuse(id: Int, at time: CaptureTime) {
         reusedAt[id] = time.nanoseconds
+    }
+
+    /// Adds another shard's windows (ids are unique across shards: packet numbers).
+    public mutating func merge(_ other: TimeWaitLedger) {
+        for (host, list) in other.windows { windows[host, default: []].append(contentsOf: list) }
+        reusedAt.merge(other.reusedAt) { a, _ in a }
     }
 
     /// One host's TIME_WAIT load.

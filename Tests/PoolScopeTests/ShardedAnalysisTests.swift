@@ -1,0 +1,70 @@
+import Foundation
+import PoolScope
+import Testing
+
+/// Sharded analysis (`--threads`): every shard reads the whole capture and
+/// tracks the flows whose key hash falls to it; the merged report must be the
+/// one a single analyzer makes, byte for byte in JSON: ids, reuse links,
+/// pools and their findings, TIME_WAIT loads, the peak of live connections.
+@Suite struct ShardedAnalysis {
+    static func json(_ paths: [String], threads: Int, recordLimit: Int? = nil) throws -> String {
+        JSONReport.render(try CaptureRun.analyzeFiles(paths, recordLimit: recordLimit, threads: threads))
+    }
+
+    static func expectSameReport(_ paths: [String], threads counts: [Int] = [2, 3], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let single = try json(paths, threads: 1)
+        for threads in counts {
+            let sharded = try json(paths, threads: threads)
+            let same = sharded == single  // not in #expect: it would print both reports
+            #expect(same, "\(paths.map { URL(fileURLWithPath: $0).lastPathComponent }) with \(threads) threads",
+                    sourceLocation: sourceLocation)
+            if sharded != single {
+                let a = Array(single.utf8), b = Array(sharded.utf8)
+                let i = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
+                func around(_ x: [UInt8]) -> String { String(decoding: x[max(0, i - 100)..<min(x.count, i + 60)], as: UTF8.self) }
+                Issue.record("first difference at byte \(i): …\(around(a))… vs …\(around(b))…", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    static let fixtures = (try? FileManager.default.contentsOfDirectory(atPath: Paths.packageRoot.appendingPathComponent("Fixtures").path))?
+        .filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted() ?? []  // pcapng: libpcap in each shard
+
+    @Test func everyFixture() throws {
+        #expect(Self.fixtures.count >= 20)
+        for name in Self.fixtures { try Self.expectSameReport([Paths.fixture(name)]) }
+    }
+
+    /// Two files merged by time are sharded the same way.
+    @Test func mergedFiles() throws {
+        try Self.expectSameReport([Paths.fixture("go-default-pool.pcap"), Paths.fixture("curl-keepalive-ipv6.pcap")])
+    }
+
+    /// The text report keeps the first connections by id: per shard, then merged.
+    @Test func aRecordLimitKeepsTheFirstConnections() throws {
+        let path = Paths.fixture("pool-go-default-c20.pcap")
+        #expect(try Self.json([path], threads: 2, recordLimit: 5) == (try Self.json([path], threads: 1, recordLimit: 5)))
+    }
+
+    @Test(.enabled(if: GeneratedCapture.available, "../shared/tools/genpcap.c or a C compiler not found: skipped"))
+    func aGeneratedCaptureWithLossAndPortReuse() throws {
+        let dir = Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let generator = dir.appendingPathComponent("genpcap").path
+        try GeneratedCapture.run(GeneratedCapture.compiler!, ["-O2", "-o", generator, GeneratedCapture.source.path, "-lm"])
+        let lossy = dir.appendingPathComponent("lossy.pcap").path, reuse = dir.appendingPathComponent("reuse.pcap").path
+        try GeneratedCapture.run(generator, ["-o", lossy, "-n", "1000", "-j", "128", "-e", "0.02"])
+        // Past the 28,232 ephemeral ports of one client: 4-tuples are reused.
+        try GeneratedCapture.run(generator, ["-o", reuse, "-n", "29000", "-j", "64", "-c", "1", "-s", "1", "-r", "1", "-b", "100"])
+        try Self.expectSameReport([lossy], threads: [2])
+        try Self.expectSameReport([reuse], threads: [2])
+    }
+
+    @Test(.enabled(if: Paths.corpus != nil, "../shared/corpus not found: sharded conformance skipped"))
+    func everyCorpusTrace() throws {
+        let corpus = try #require(Paths.corpus)
+        for trace in try Conformance.traces(corpus) {
+            try Self.expectSameReport([corpus.appendingPathComponent("traces").appendingPathComponent(trace).path])
+        }
+    }
+}
