@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 DEMO_CAPTURE ?= Fixtures/go-default-pool.pcap
 
-.PHONY: all deps browser build demo test bench record-fixtures clean
+.PHONY: all deps browser build demo test bench bench-micro record-fixtures clean
 
 all: build
 
@@ -43,6 +43,11 @@ test: deps browser
 # PoolScope, the libpcap floor, tcptrace and tshark on the same generated captures (see bench/run.sh).
 bench: deps
 	bench/run.sh
+
+# Micro-benchmarks of the per-packet paths with ordo-one/benchmark: time and
+# allocations per 1,000 packets (Benchmarks/HotPaths; a separate package).
+bench-micro: deps
+	swift package --package-path Benchmarks/HotPaths benchmark --no-progress
 
 # Re-records Fixtures/ from real clients on loopback (root; needs tcpdump,
 # golang-go, curl, tshark's dumpcap). Not part of the build or the tests.
