@@ -1,3 +1,4 @@
+import Dispatch
 import HTTPStreams
 import PacketDecode
 import TCPFlows
@@ -74,10 +75,25 @@ public struct PoolAnalyzer: Sendable {
     }
 
     /// Every pool, in the order their first connection was seen (lowest id).
-    public func reports(captureEnd: Int64) -> [PoolReport] {
+    /// `threads` > 1 computes pools side by side (each pool's report depends on
+    /// its own connections only): 100,000 connections in 4,096 pools took a
+    /// quarter of a second on one core, at the end, when nothing else runs.
+    public func reports(captureEnd: Int64, threads: Int = 1) -> [PoolReport] {
         let sorted = order.compactMap { key in pools[key].map { (key, $0.sorted { $0.id < $1.id }) } }
             .sorted { $0.1[0].id < $1.1[0].id }
-        return sorted.map { report($0.0, $0.1, captureEnd: captureEnd) }
+        guard threads > 1, sorted.count > 1 else { return sorted.map { report($0.0, $0.1, captureEnd: captureEnd) } }
+        var results = [PoolReport?](repeating: nil, count: sorted.count)
+        let chunks = min(threads * 4, sorted.count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let buffer = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                // Every chunk-th pool, so large and small pools spread over the threads.
+                for i in stride(from: chunk, to: sorted.count, by: chunks) {
+                    buffer[i] = report(sorted[i].0, sorted[i].1, captureEnd: captureEnd)
+                }
+            }
+        }
+        return results.map { $0! }
     }
 
     /// Adds another shard's pools (see `Analyzer`: a pool's connections are

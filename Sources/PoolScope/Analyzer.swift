@@ -206,7 +206,7 @@ public struct Analyzer {
     public static func finish(shards: [Analyzer]) -> Report {
         var shards = shards
         guard shards.count > 1 else { return shards[0].finish() }
-        for i in shards.indices { shards[i].settle() }
+        for i in shards.indices where !shards[i].settled { shards[i].settle() }
         // Every shard read every packet: the capture summary is shard 0's.
         var summary = shards[0].summary
         summary.tracking = FlowTrackingStats()
@@ -247,13 +247,18 @@ public struct Analyzer {
         pools.renumber(newID)
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = total - records.count
-        report.pools = pools.reports(captureEnd: summary.last?.nanoseconds ?? 0)
+        report.pools = pools.reports(captureEnd: summary.last?.nanoseconds ?? 0, threads: shards.count)
         return report
     }
 
+    private var settled = false
+
     /// Ends tracking: every connection finished and delivered, reuses and
     /// TIME_WAIT flags settled, the summary complete.
-    private mutating func settle() {
+    /// A shard may settle on its own thread before the merge.
+    mutating func settle() {
+        guard !settled else { return }
+        settled = true
         if summary.packets > 0 {
             summary.first = CaptureTime(nanoseconds: firstTime)
             summary.last = CaptureTime(nanoseconds: lastTime)

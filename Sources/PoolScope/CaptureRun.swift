@@ -60,6 +60,7 @@ public enum CaptureRun {
                 // lines (false sharing cost a third more CPU).
                 var analyzer = shards[i]
                 drain(inputs[i], into: &analyzer, progress: i == 0 ? progress : nil)
+                analyzer.settle()
                 shards[i] = analyzer
             }
         }
