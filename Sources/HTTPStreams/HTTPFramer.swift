@@ -103,6 +103,20 @@ public struct HTTPFramer: Sendable {
                     messageStart = time
                     headBytes = 0
                 }
+                if line.isEmpty && end < n {
+                    // The whole line is in this segment (the usual case): parse it
+                    // in place, without copying it into `line`.
+                    if end - i > Self.maximumLineLength {
+                        lostSync(events: &events)
+                        i = end
+                        continue
+                    }
+                    headBytes += end - i + 1
+                    let lineEnd = end > i && bytes[end - 1] == 0x0D ? end - 1 : end
+                    handleLine(UnsafeRawBufferPointer(rebasing: bytes[i..<lineEnd]), at: time, events: &events, responseBody: responseBody)
+                    i = end + 1
+                    continue
+                }
                 let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<end])
                 if line.count + chunk.count > Self.maximumLineLength {
                     line.removeAll(keepingCapacity: true)
@@ -115,8 +129,9 @@ public struct HTTPFramer: Sendable {
                 i = end + 1
                 headBytes += line.count + 1
                 if line.last == 0x0D { line.removeLast() }
-                handleLine(at: time, events: &events, responseBody: responseBody)
+                let whole = line
                 line.removeAll(keepingCapacity: true)
+                whole.withUnsafeBytes { handleLine($0, at: time, events: &events, responseBody: responseBody) }
             }
         }
     }
@@ -166,11 +181,12 @@ public struct HTTPFramer: Sendable {
 
     // MARK: - Lines
 
-    mutating func handleLine(at time: Int64, events: inout [HTTPFramerEvent], responseBody: ResponseBodyRule) {
+    /// One line, without its CR LF (in place in a segment, or gathered in `line`).
+    mutating func handleLine(_ line: UnsafeRawBufferPointer, at time: Int64, events: inout [HTTPFramerEvent], responseBody: ResponseBodyRule) {
         switch state {
         case .startLine:
             head = HTTPMessageHead()
-            if role == .requests ? parseRequestLine() : parseStatusLine() {
+            if role == .requests ? parseRequestLine(line) : parseStatusLine(line) {
                 state = .headers
                 if head.isHTTP09 {
                     // No headers follow a simple request, and nothing after it.
@@ -202,7 +218,7 @@ public struct HTTPFramer: Sendable {
                     events.append(.stopped)
                 }
             } else {
-                parseHeader()
+                parseHeader(line)
             }
         case .chunkSize:
             // chunk-size [; extensions]
@@ -229,12 +245,12 @@ public struct HTTPFramer: Sendable {
         }
     }
 
-    mutating func parseRequestLine() -> Bool {
+    mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
         // method SP request-target SP HTTP-version
         guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > 0,
               line[..<firstSpace].allSatisfy(Self.isTokenByte) else { return false }
-        let rest = line[(firstSpace + 1)...]
-        guard let secondSpace = rest.lastIndex(of: 0x20), secondSpace > firstSpace + 1 else {
+        let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
+        guard let lastSpace = rest.lastIndex(of: 0x20), lastSpace > 0 else {
             // HTTP/0.9 (RFC 1945 §4.1): "GET" SP target, nothing after.
             guard line[..<firstSpace].elementsEqual("GET".utf8), !rest.isEmpty, !rest.contains(0x20) else { return false }
             head.method = "GET"
@@ -243,17 +259,25 @@ public struct HTTPFramer: Sendable {
             head.target = String(decoding: rest.prefix(Self.maximumTargetLength), as: UTF8.self)
             return true
         }
-        let version = line[(secondSpace + 1)...]
+        let version = rest[(lastSpace + 1)...]
         guard version.starts(with: Self.http1Prefix) else { return false }
         head.isHTTP10 = version.elementsEqual(Self.http10)
-        head.method = String(decoding: line[..<firstSpace], as: UTF8.self)
-        let target = line[(firstSpace + 1)..<secondSpace]
+        head.method = Self.methodName(UnsafeRawBufferPointer(rebasing: line[..<firstSpace]))
+        let target = rest[..<lastSpace]
         head.targetTruncated = target.count > Self.maximumTargetLength
         head.target = String(decoding: target.prefix(Self.maximumTargetLength), as: UTF8.self)
         return true
     }
 
-    mutating func parseStatusLine() -> Bool {
+    /// The common methods as constant strings (no decoding, no allocation).
+    static func methodName(_ bytes: UnsafeRawBufferPointer) -> String {
+        for name in commonMethods where bytes.elementsEqual(name.utf8) { return name }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static let commonMethods = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
+
+    mutating func parseStatusLine(_ line: UnsafeRawBufferPointer) -> Bool {
         // HTTP-version SP status-code SP [reason-phrase]
         guard line.starts(with: Self.http1Prefix), line.count >= 12, line[8] == 0x20 else { return false }
         var code = 0
@@ -266,30 +290,35 @@ public struct HTTPFramer: Sendable {
         return true
     }
 
-    mutating func parseHeader() {
+    mutating func parseHeader(_ line: UnsafeRawBufferPointer) {
         guard let colon = line.firstIndex(of: 0x3A) else { return }
-        let name = line[..<colon]
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         var valueStart = colon + 1
         while valueStart < line.count && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }
         var valueEnd = line.count
         while valueEnd > valueStart && (line[valueEnd - 1] == 0x20 || line[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-        let value = line[valueStart..<valueEnd]
-        if Self.equalsIgnoringCase(name, "content-length") {
+        let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
+        // Only the headers that frame a message or name its host matter here:
+        // check the length first, most names fail there.
+        switch name.count {
+        case 14 where Self.equalsIgnoringCase(name, "content-length"):
             var n = 0, ok = !value.isEmpty
             for b in value {
                 guard b >= 0x30 && b <= 0x39, n < Int.max / 10 - 10 else { ok = false; break }
                 n = n * 10 + Int(b - 0x30)
             }
             if ok && head.contentLength == nil { head.contentLength = n }
-        } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
+        case 17 where Self.equalsIgnoringCase(name, "transfer-encoding"):
             head.chunked = Self.lastCodingIsChunked(value)
-        } else if Self.equalsIgnoringCase(name, "connection") {
+        case 10 where Self.equalsIgnoringCase(name, "connection"):
             if Self.containsToken(value, "close") { head.connectionClose = true }
             if Self.containsToken(value, "keep-alive") { head.connectionKeepAlive = true }
-        } else if Self.equalsIgnoringCase(name, "host") {
+        case 4 where Self.equalsIgnoringCase(name, "host"):
             head.host = String(decoding: value.prefix(256), as: UTF8.self)
-        } else if Self.equalsIgnoringCase(name, "upgrade") {
+        case 7 where Self.equalsIgnoringCase(name, "upgrade"):
             head.upgrade = String(decoding: value.prefix(64), as: UTF8.self).lowercased()
+        default:
+            break
         }
     }
 
@@ -315,24 +344,26 @@ public struct HTTPFramer: Sendable {
         }
     }
 
-    static func equalsIgnoringCase(_ a: ArraySlice<UInt8>, _ b: StaticString) -> Bool {
+    static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: StaticString) -> Bool {
         guard a.count == b.utf8CodeUnitCount else { return false }
         return b.withUTF8Buffer { bb in
             zip(a, bb).allSatisfy { x, y in (x | 0x20) == (y | 0x20) }
         }
     }
 
-    static func containsToken(_ value: ArraySlice<UInt8>, _ token: StaticString) -> Bool {
-        for part in value.split(separator: UInt8(ascii: ",")) {
-            let trimmed = part.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
-            if equalsIgnoringCase(ArraySlice(trimmed), token) { return true }
-        }
-        return false
+    static func trimmed(_ part: Slice<UnsafeRawBufferPointer>) -> UnsafeRawBufferPointer {
+        var start = part.startIndex, end = part.endIndex
+        while start < end && (part.base[start] == 0x20 || part.base[start] == 0x09) { start += 1 }
+        while end > start && (part.base[end - 1] == 0x20 || part.base[end - 1] == 0x09) { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: part.base[start..<end])
     }
 
-    static func lastCodingIsChunked(_ value: ArraySlice<UInt8>) -> Bool {
+    static func containsToken(_ value: UnsafeRawBufferPointer, _ token: StaticString) -> Bool {
+        value.split(separator: UInt8(ascii: ",")).contains { equalsIgnoringCase(trimmed($0), token) }
+    }
+
+    static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer) -> Bool {
         guard let last = value.split(separator: UInt8(ascii: ",")).last else { return false }
-        let trimmed = last.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
-        return equalsIgnoringCase(ArraySlice(trimmed), "chunked")
+        return equalsIgnoringCase(trimmed(last), "chunked")
     }
 }
