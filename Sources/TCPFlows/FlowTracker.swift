@@ -66,8 +66,11 @@ public struct FlowTracker {
 
     private var table = FlowTable<Connection>()
     private var closed = FlowTable<Tombstone>(initialCapacity: 256)
-    /// Closed records in expiry order (expiry, key, id); `closedHead` is the next to check.
-    private var closedQueue: [(expiry: Int64, key: FlowKey, id: Int)] = []
+    /// Closed records in expiry order; `closedHead` is the next to check. A
+    /// tombstone's slot, not its key (24 bytes an entry, not 64: there is one
+    /// for every connection closed within the last 2·MSL); the id tells
+    /// whether the slot still holds that tombstone.
+    private var closedQueue: [(expiry: Int64, id: Int, slot: Int)] = []
     private var closedHead = 0
     private var nextID = 1
     private var now = Int64.min
@@ -102,7 +105,7 @@ public struct FlowTracker {
 
     /// Closed connections whose TIME_WAIT window is still running at the latest packet.
     public var timeWaitNow: Int {
-        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.slot(for: $1.key) != nil ? 1 : 0) }
+        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.holds(slot: $1.slot) && closed[slot: $1.slot].id == $1.id ? 1 : 0) }
     }
 
     /// The input file the packets being ingested come from.
@@ -181,8 +184,12 @@ public struct FlowTracker {
 
     /// Takes the records finished so far.
     public mutating func drainFinished() -> [ConnectionRecord] {
-        defer { finished.removeAll(keepingCapacity: true) }
-        return finished
+        // Handed over whole, not copied and cleared with its capacity kept: a
+        // sweep may finish thousands at once, and a kept buffer of records
+        // (700 bytes each) would be memory held for the rest of the run.
+        let taken = finished
+        finished = []
+        return taken
     }
 
     /// Takes the reuse events so far.
@@ -218,8 +225,8 @@ public struct FlowTracker {
         let expiry = record.timeWait != nil ? timeWaitEnd : connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9)
         let key = FlowKey(record.client, record.server)
         if let old = closed.slot(for: key) { closed.remove(slot: old) }
-        closed.insert(Tombstone(id: record.id, timeWaitEnd: timeWaitEnd, expiry: expiry), for: key)
-        closedQueue.append((expiry, key, record.id))
+        let slot = closed.insert(Tombstone(id: record.id, timeWaitEnd: timeWaitEnd, expiry: expiry), for: key)
+        closedQueue.append((expiry, record.id, slot))
     }
 
     private mutating func emit(_ record: ConnectionRecord, runningAtEnd: Bool) {
@@ -246,9 +253,9 @@ public struct FlowTracker {
             }
         }
         while closedHead < closedQueue.count && closedQueue[closedHead].expiry <= now {
-            let (_, key, id) = closedQueue[closedHead]
+            let (_, id, slot) = closedQueue[closedHead]
             closedHead += 1
-            if let slot = closed.slot(for: key), closed[slot: slot].id == id {
+            if closed.holds(slot: slot) && closed[slot: slot].id == id {
                 closed.remove(slot: slot)
             }
         }
