@@ -79,38 +79,47 @@ public struct PoolAnalyzer: Sendable {
     /// its own connections only): 100,000 connections in 4,096 pools took a
     /// quarter of a second on one core, at the end, when nothing else runs.
     public func reports(captureEnd: Int64, threads: Int = 1) -> [PoolReport] {
-        let sorted = order.compactMap { key in pools[key].map { (key, $0.sorted { $0.id < $1.id }) } }
-            .sorted { $0.1[0].id < $1.1[0].id }
-        guard threads > 1, sorted.count > 1 else { return sorted.map { report($0.0, $0.1, captureEnd: captureEnd) } }
-        var results = [PoolReport?](repeating: nil, count: sorted.count)
-        let chunks = min(threads * 4, sorted.count)
+        Self.reports(of: [self], captureEnd: captureEnd, threads: threads)
+    }
+
+    /// The pools of several shards' analyzers (see `Analyzer`: a pool's
+    /// connections are spread over the shards by 4-tuple), with each connection
+    /// id passed through `renumber` (which must keep their order). Each pool's
+    /// members are gathered, renumbered and sorted only while its report is
+    /// made: merging whole analyzers first held a second copy of every member
+    /// at the end of the run, when memory peaks.
+    public static func reports(of shards: [PoolAnalyzer], captureEnd: Int64, threads: Int = 1,
+                               renumber: (@Sendable (Int) -> Int)? = nil) -> [PoolReport] {
+        var firstID: [Key: Int] = [:]
+        for shard in shards {
+            for (key, members) in shard.pools {
+                let least = members.lazy.map(\.id).min() ?? .max
+                firstID[key] = min(firstID[key] ?? .max, least)
+            }
+        }
+        let keys = firstID.sorted { $0.value < $1.value }.map(\.key)
+        let settings = shards.first?.settings ?? PoolSettings()
+        @Sendable func report(_ i: Int) -> PoolReport {
+            var members = shards.count == 1 ? shards[0].pools[keys[i]]! : shards.flatMap { $0.pools[keys[i]] ?? [] }
+            if let renumber { for m in members.indices { members[m].id = renumber(members[m].id) } }
+            if !isSortedByID(members) { members.sort { $0.id < $1.id } }
+            return PoolAnalyzer(settings: settings).report(keys[i], members, captureEnd: captureEnd)
+        }
+        guard threads > 1, keys.count > 1 else { return keys.indices.map(report) }
+        var results = [PoolReport?](repeating: nil, count: keys.count)
+        let chunks = min(threads * 4, keys.count)
         results.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let buffer = buffer
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 // Every chunk-th pool, so large and small pools spread over the threads.
-                for i in stride(from: chunk, to: sorted.count, by: chunks) {
-                    buffer[i] = report(sorted[i].0, sorted[i].1, captureEnd: captureEnd)
-                }
+                for i in stride(from: chunk, to: keys.count, by: chunks) { buffer[i] = report(i) }
             }
         }
         return results.map { $0! }
     }
 
-    /// Adds another shard's pools (see `Analyzer`: a pool's connections are
-    /// spread over the shards by 4-tuple).
-    public mutating func merge(_ other: PoolAnalyzer) {
-        for key in other.order {
-            guard let members = other.pools[key] else { continue }
-            if pools[key] == nil { order.append(key) }
-            pools[key, default: []].append(contentsOf: members)
-        }
-    }
-
-    /// Renames every connection id (the shards' packet numbers become 1, 2, ...).
-    public mutating func renumber(_ newID: (Int) -> Int) {
-        for key in order {
-            pools[key] = pools[key]?.map { var m = $0; m.id = newID(m.id); return m }
-        }
+    static func isSortedByID(_ members: [Member]) -> Bool {
+        zip(members, members.dropFirst()).allSatisfy { $0.id < $1.id }
     }
 
     // MARK: - One pool

@@ -203,31 +203,32 @@ public struct Analyzer {
     /// one analyzer would have made: connections renumbered 1, 2, ... in the
     /// order their first packet was seen, pools and TIME_WAIT loads over all
     /// connections, and the peak of live connections summed at each sweep.
-    public static func finish(shards: [Analyzer]) -> Report {
+    public static func finish(shards: consuming [Analyzer]) -> Report {
         var shards = shards
         guard shards.count > 1 else { return shards[0].finish() }
         for i in shards.indices where !shards[i].settled { shards[i].settle() }
         // Every shard read every packet: the capture summary is shard 0's.
         var summary = shards[0].summary
         summary.tracking = FlowTrackingStats()
-        var ledger = TimeWaitLedger()
-        var pools = shards[0].poolAnalyzer
+        var ledgers: [TimeWaitLedger] = []
+        var pools: [PoolAnalyzer] = []
         var peaks = [Int](repeating: 0, count: shards.map(\.flows.liveBeforeSweep.count).max() ?? 0)
-        for (i, shard) in shards.enumerated() {
-            let stats = shard.flows.stats
+        for i in shards.indices {
+            let stats = shards[i].flows.stats
             summary.tracking.evictions += stats.evictions
             summary.tracking.idleTimeouts += stats.idleTimeouts
             summary.tracking.segmentsAfterClose += stats.segmentsAfterClose
-            for (k, live) in shard.flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
-            ledger.merge(shard.flows.timeWaitLedger)
-            if i > 0 { pools.merge(shard.poolAnalyzer) }
+            for (k, live) in shards[i].flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
+            // Moved out of the shard, not copied: each shard's share is freed as it is merged.
+            ledgers.append(shards[i].flows.takeTimeWaitLedger())
+            pools.append(shards[i].takePools())
         }
         summary.tracking.peakLiveConnections = peaks.max() ?? 0
-        summary.timeWaitHosts = ledger.loads()
+        summary.timeWaitHosts = TimeWaitLedger.loads(of: ledgers)
 
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
-        func newID(_ packetNumber: Int) -> Int {
+        let newID: @Sendable (Int) -> Int = { packetNumber in
             opened.reduce(1) { rank, ids in
                 var low = 0, high = ids.count
                 while low < high {
@@ -244,14 +245,19 @@ public struct Analyzer {
             records[i].id = newID(records[i].id)
             if let previous = records[i].portReuse?.previousID { records[i].portReuse!.previousID = newID(previous) }
         }
-        pools.renumber(newID)
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = total - records.count
-        report.pools = pools.reports(captureEnd: summary.last?.nanoseconds ?? 0, threads: shards.count)
+        report.pools = PoolAnalyzer.reports(of: pools, captureEnd: summary.last?.nanoseconds ?? 0, threads: shards.count, renumber: newID)
         return report
     }
 
     private var settled = false
+
+    private mutating func takePools() -> PoolAnalyzer {
+        let taken = poolAnalyzer
+        poolAnalyzer = PoolAnalyzer(settings: taken.settings)
+        return taken
+    }
 
     /// Ends tracking: every connection finished and delivered, reuses and
     /// TIME_WAIT flags settled, the summary complete.
@@ -265,7 +271,7 @@ public struct Analyzer {
         }
         summary.nanosecondTimestamps = subMicrosecond
         let captureEnd = summary.last ?? CaptureTime(nanoseconds: 0)
-        flows.finish(captureEnd: captureEnd)
+        while !flows.finish(captureEnd: captureEnd, atMost: 1024) { deliver(flows.drainFinished()) }
         deliver(flows.drainFinished())
         settleReuses(flows.drainReuses())
         // Whole-capture reports know the end: settle each TIME_WAIT's running flag.
