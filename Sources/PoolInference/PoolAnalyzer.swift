@@ -30,24 +30,58 @@ public struct PoolAnalyzer: Sendable {
         var name: String?
     }
 
+    /// One request and its response, packed in 16 bytes (one is kept for every
+    /// request of the capture until the end): the response's end, or -1 while
+    /// none was seen, shifted left one bit beside the Connection: close flag.
+    /// Capture timestamps are non-negative and below 2^62 ns.
     struct Exchange: Sendable {
         var start: Int64
-        var end: Int64?
-        var connectionClose: Bool
+        private var packedEnd: Int64
+
+        init(start: Int64, end: Int64?, connectionClose: Bool) {
+            self.start = start
+            packedEnd = (end ?? -1) << 1 | (connectionClose ? 1 : 0)
+        }
+
+        var end: Int64? { packedEnd >> 1 == -1 ? nil : packedEnd >> 1 }
+        var connectionClose: Bool { packedEnd & 1 == 1 }
     }
 
+    /// What is kept of a finished connection until the end (one per connection:
+    /// 56 bytes, where plain optionals took 80).
     struct Member: Sendable {
         var id: Int
         var start: Int64
-        /// When the first FIN or RST was sent (nil: still open at capture end).
-        var closeAt: Int64?
-        var closedByClient: Bool?
-        var closeIsReset: Bool
-        var requests: Int?
+        private var closeAtOrMin: Int64
         var exchanges: [Exchange]
-        var timeWaitHolder: TimeWaitHolder?
         var timeWaitStart: Int64
         var timeWaitEnd: Int64
+        private var requestsOrMinus1: Int32
+        private var closer: Int8          // -1 none, 0 server, 1 client
+        var closeIsReset: Bool
+        private var holder: Int8          // -1 none, else TimeWaitHolder's index
+
+        init(id: Int, start: Int64, closeAt: Int64?, closedByClient: Bool?, closeIsReset: Bool, requests: Int?,
+             exchanges: [Exchange], timeWaitHolder: TimeWaitHolder?, timeWaitStart: Int64, timeWaitEnd: Int64) {
+            self.id = id
+            self.start = start
+            closeAtOrMin = closeAt ?? .min
+            self.exchanges = exchanges
+            self.timeWaitStart = timeWaitStart
+            self.timeWaitEnd = timeWaitEnd
+            requestsOrMinus1 = requests.map { Int32(clamping: $0) } ?? -1
+            closer = closedByClient.map { $0 ? 1 : 0 } ?? -1
+            self.closeIsReset = closeIsReset
+            holder = timeWaitHolder.map { Int8(Self.holders.firstIndex(of: $0)!) } ?? -1
+        }
+
+        static let holders: [TimeWaitHolder] = [.client, .server, .both]
+
+        /// When the first FIN or RST was sent (nil: still open at capture end).
+        var closeAt: Int64? { closeAtOrMin == .min ? nil : closeAtOrMin }
+        var closedByClient: Bool? { closer < 0 ? nil : closer == 1 }
+        var requests: Int? { requestsOrMinus1 < 0 ? nil : Int(requestsOrMinus1) }
+        var timeWaitHolder: TimeWaitHolder? { holder < 0 ? nil : Self.holders[Int(holder)] }
     }
 
     public let settings: PoolSettings
