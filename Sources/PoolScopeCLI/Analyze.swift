@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
 import PoolScope
+import Synchronization
 
 extension PoolScopeCommand {
     struct Analyze: ParsableCommand {
@@ -35,7 +37,7 @@ extension PoolScopeCommand {
             let destination = try output.open()
             let progress = ProgressLine(files: files, quiet: output.quiet)
             let report: Report
-            do {
+            do throws(CaptureError) {
                 // The text report prints --connections of them: keep no more.
                 let keep = output.format == .text ? output.connectionLimit : nil
                 report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
@@ -53,31 +55,25 @@ extension PoolScopeCommand {
         /// --each: independent captures on all cores; reports printed in file order.
         func runEach(_ files: [String], filter: String?) throws {
             let destination = try output.open()
-            final class Results: @unchecked Sendable {
-                let lock = NSLock()
-                var reports: [Report?]
-                var filterError: CaptureError?
-                init(_ n: Int) { reports = Array(repeating: nil, count: n) }
-            }
-            let results = Results(files.count)
+            let results = Mutex<(reports: [Report?], filterError: CaptureError?)>((Array(repeating: nil, count: files.count), nil))
             let flowSettings = analysis.flowSettings, poolSettings = analysis.poolSettings
             let output = self.output
             DispatchQueue.concurrentPerform(iterations: files.count) { i in
-                do {
+                do throws(CaptureError) {
                     let report = try CaptureRun.analyzeFiles([files[i]], filter: filter, settings: flowSettings, poolSettings: poolSettings,
                                                              onConnection: output.connectionSink(destination, files: [files[i]]))
-                    results.lock.lock(); results.reports[i] = report; results.lock.unlock()
+                    results.withLock { $0.reports[i] = report }
                 } catch {
-                    let captureError = (error as? CaptureError) ?? .filter(expression: filter ?? "", message: "\(error)")
-                    results.lock.lock(); results.filterError = captureError; results.lock.unlock()
+                    results.withLock { $0.filterError = error }
                 }
             }
-            if let error = results.filterError {
+            let (reports, filterError) = results.withLock { ($0.reports, $0.filterError) }
+            if let error = filterError {
                 Diagnostics.error(error.description)
                 throw ExitCode.usage
             }
             var faults = false
-            for (file, report) in zip(files, results.reports) {
+            for (file, report) in zip(files, reports) {
                 guard let report else { continue }
                 if output.format == .text { destination.write("== \(file)\n") }
                 output.write(report, to: destination)

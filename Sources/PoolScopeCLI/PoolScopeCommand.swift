@@ -1,6 +1,16 @@
 import ArgumentParser
-import Foundation
+// FoundationEssentials, not Foundation: the CLI needs files and process info,
+// not Foundation's internationalisation (ICU), which cost 6 MB of resident memory.
+import FoundationEssentials
 import PoolScope
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// `poolscope`: the command tree. Argument parsing and output only; the
 /// analysis is the PoolScope library's.
@@ -25,13 +35,16 @@ struct PoolScopeCommand: ParsableCommand {
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(ExitCode.usage.rawValue)
+                Descriptor.standardError.write(fullMessage(for: error) + "\n")
+                terminate(ExitCode.usage.rawValue)
             }
             exit(withError: error)
         }
     }
 }
+
+/// The C library's exit (inside a ParsableCommand, `exit` names ArgumentParser's).
+func terminate(_ code: Int32) -> Never { exit(code) }
 
 extension ExitCode {
     /// An input fault (missing or broken capture, capture device error); the report covers what was read.
@@ -140,7 +153,7 @@ struct OutputOptions: ParsableArguments {
 
     /// Colour only for a person at a terminal, and never with NO_COLOR set (no-color.org).
     var useColour: Bool {
-        (output == nil || output == "-") && isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        (output == nil || output == "-") && Descriptor.standardOutput.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
     }
 
     func render(_ report: Report) -> String {
@@ -154,12 +167,12 @@ struct OutputOptions: ParsableArguments {
 
     /// Opens the destination (stdout or -o FILE); an unwritable file is exit 1.
     func open() throws -> BufferedOutput {
-        guard let output, output != "-" else { return BufferedOutput(FileHandle.standardOutput) }
-        guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
+        guard let output, output != "-" else { return BufferedOutput(.standardOutput) }
+        guard let file = Descriptor(creating: output) else {
             Diagnostics.error("\(output): cannot write report")
             throw ExitCode.inputFault
         }
-        return BufferedOutput(handle)
+        return BufferedOutput(file)
     }
 
     /// For NDJSON: a sink that writes each finished connection as one line.
@@ -196,8 +209,11 @@ final class ProgressLine {
 
     /// Nil when there is nothing to show it on (not a terminal, --quiet).
     init?(files: [String], quiet: Bool) {
-        guard !quiet, isatty(STDERR_FILENO) == 1 else { return nil }
-        total = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int64) ?? 0) }
+        guard !quiet, Descriptor.standardError.isTerminal else { return nil }
+        total = files.reduce(0) { total, path in
+            var info = stat()
+            return total + (stat(path, &info) == 0 ? Int64(info.st_size) : 0)
+        }
         started = clock.now
         last = started
     }
@@ -207,11 +223,11 @@ final class ProgressLine {
         guard now - last >= .milliseconds(250) else { return }
         last = now
         shown = true
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + Self.text(p, total: total, elapsed: (now - started) / .seconds(1))).utf8))
+        Descriptor.standardError.write("\r\u{1B}[2K" + Self.text(p, total: total, elapsed: (now - started) / .seconds(1)))
     }
 
     func finish() {
-        if shown { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if shown { Descriptor.standardError.write("\r\u{1B}[2K") }
     }
 
     /// "42% 430 MB of 1.0 GB, 1.2 M packets/s, 3456 connections".
@@ -226,39 +242,74 @@ final class ProgressLine {
 
 /// Report output, written in 64 KiB pieces rather than a system call per line.
 /// Safe to share between the threads of `--each`: a lock around the buffer.
-final class BufferedOutput: @unchecked Sendable {
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    private let lock = NSLock()
+final class BufferedOutput: Sendable {
+    private let file: Descriptor
+    private let buffer = Mutex<[UInt8]>([])
 
-    init(_ handle: FileHandle) {
-        self.handle = handle
-        buffer.reserveCapacity(1 << 16)
+    init(_ file: Descriptor) {
+        self.file = file
     }
 
     func write(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { flushLocked() }
+        buffer.withLock { buffer in
+            buffer.append(contentsOf: text.utf8)
+            if buffer.count >= 1 << 16 { flush(&buffer) }
+        }
     }
 
     func flush() {
-        lock.lock()
-        defer { lock.unlock() }
-        flushLocked()
+        buffer.withLock { flush(&$0) }
     }
 
-    private func flushLocked() {
+    private func flush(_ buffer: inout [UInt8]) {
         guard !buffer.isEmpty else { return }
-        handle.write(Data(buffer))
+        file.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 }
 
+/// An open file descriptor written with write(2), whole buffers at a time.
+struct Descriptor: Sendable {
+    let fd: Int32
+
+    static let standardOutput = Descriptor(fd: STDOUT_FILENO)
+    static let standardError = Descriptor(fd: STDERR_FILENO)
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Creates or truncates `path` for writing; nil when that fails.
+    init?(creating path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+    }
+
+    var isTerminal: Bool { isatty(fd) == 1 }
+
+    func write(_ text: String) { write(Array(text.utf8)) }
+
+    /// All of `bytes`, across short writes and signals; a broken pipe or a full
+    /// disk ends the attempt (the exit code already reflects the analysis).
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
+    }
+
+    func close() { _ = systemClose(fd) }
+}
+
+// The C functions under names a type's own `write` and `close` do not shadow.
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, bytes, count) }
+private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
+
 enum Diagnostics {
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data("poolscope: \(line)\n".utf8))
+        Descriptor.standardError.write("poolscope: \(line)\n")
     }
 
     /// Reports input faults and returns the exit code the run ends with.

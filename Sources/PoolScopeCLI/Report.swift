@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PoolScope
 
 extension PoolScopeCommand {
@@ -20,7 +19,7 @@ extension PoolScopeCommand {
         func run() throws {
             let (files, filter) = input.resolved
             let report: Report
-            do {
+            do throws(CaptureError) {
                 report = try CaptureRun.analyzeFiles(files, filter: filter,
                                                      settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
                                                      threads: analysis.threads)
@@ -28,12 +27,12 @@ extension PoolScopeCommand {
                 Diagnostics.error(error.description)
                 throw ExitCode.usage
             }
-            do {
-                try HTMLReport.render(report).write(toFile: output, atomically: true, encoding: .utf8)
-            } catch {
-                Diagnostics.error("\(output): cannot write report: \(error.localizedDescription)")
+            guard let file = Descriptor(creating: output) else {
+                Diagnostics.error("\(output): cannot write report")
                 throw ExitCode.inputFault
             }
+            file.write(HTMLReport.render(report))
+            file.close()
             throw Diagnostics.exitCode(for: report)
         }
     }

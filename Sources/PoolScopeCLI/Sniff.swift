@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import PoolScope
 
 extension PoolScopeCommand {
@@ -68,24 +67,24 @@ extension PoolScopeCommand {
             settings.filter = filter ?? (words.isEmpty ? nil : words)
             // Not on a terminal and no --format: NDJSON as connections finish.
             var output = self.output
-            let onTerminal = isatty(STDOUT_FILENO) == 1 && (output.output == nil || output.output == "-")
+            let onTerminal = Descriptor.standardOutput.isTerminal && (output.output == nil || output.output == "-")
             if !onTerminal && !output.formatGiven { output.format = .ndjson }
             let destination = try output.open()
             let live = onTerminal && output.format == .text
             let rates = LiveView.Rates()
             let report: Report
-            do {
+            do throws(CaptureError) {
                 report = try CaptureRun.sniff(settings, packetLimit: count, duration: duration,
                                               flowSettings: analysis.flowSettings, poolSettings: analysis.poolSettings,
                                               onConnection: output.connectionSink(destination, flushEachRecord: true),
                                               onStart: {
-                    FileHandle.standardError.write(Data("poolscope: listening on \(interface)\n".utf8))
+                    Descriptor.standardError.write("poolscope: listening on \(interface)\n")
                 }, interval: interval, onTick: live ? { snapshot, stats in
                     // Redraw in place: home, clear, then the summary.
                     let rate = Double(snapshot.requests - rates.lastRequests) / interval
                     rates.lastRequests = snapshot.requests
-                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + LiveView.text(snapshot, stats, interface: interface,
-                                                                                                 requestsPerSecond: rate)).utf8))
+                    Descriptor.standardOutput.write("\u{1B}[H\u{1B}[2J" + LiveView.text(snapshot, stats, interface: interface,
+                                                                                          requestsPerSecond: rate))
                 } : nil)
             } catch {
                 Diagnostics.error(error.description)
