@@ -12,6 +12,32 @@ public enum PacketDecoder {
         decodeLink(bytes, wireLength: max(wireLength, bytes.count), linkType: linkType)
     }
 
+    /// The endpoints of an Ethernet frame (no VLAN tag) carrying IPv4 and TCP,
+    /// read at fixed offsets, when `decode(_:wireLength:linkType: .ethernet)`
+    /// would return a TCP segment with exactly these endpoints; nil for every
+    /// other packet. For sharded analysis: a shard finds that a packet is not
+    /// its own without decoding it. Each check mirrors one of the decoder's.
+    public static func ethernetIPv4TCPEndpoints(_ p: UnsafeRawBufferPointer, wireLength: Int) -> (source: Endpoint, destination: Endpoint)? {
+        let wire = max(wireLength, p.count)
+        guard p.count >= 34, p.be16(12) == 0x0800 else { return nil }
+        let versionAndLength = p.u8(14)
+        let headerLength = Int(versionAndLength & 0x0F) * 4
+        guard versionAndLength >> 4 == 4, headerLength >= 20, p.count >= 14 + headerLength else { return nil }
+        let wireRemaining = wire - 14
+        var totalLength = Int(p.be16(16))
+        if totalLength == 0 { totalLength = wireRemaining }
+        guard totalLength >= headerLength, totalLength <= wireRemaining,
+              p.be16(20) & 0x3FFF == 0, p.u8(23) == 6 else { return nil }
+        let tcp = 14 + headerLength
+        let tcpWire = totalLength - headerLength
+        let tcpCaptured = min(p.count, 14 + totalLength) - tcp
+        guard tcpWire >= 20, tcpCaptured >= 20 else { return nil }
+        let dataOffset = Int(p.u8(tcp + 12) >> 4) * 4
+        guard dataOffset >= 20, dataOffset <= tcpWire, tcpCaptured >= dataOffset else { return nil }
+        return (Endpoint(address: IPAddress(ipv4: p.be32(26)), port: p.be16(tcp)),
+                Endpoint(address: IPAddress(ipv4: p.be32(30)), port: p.be16(tcp + 2)))
+    }
+
     // MARK: - Link layer
 
     @usableFromInline

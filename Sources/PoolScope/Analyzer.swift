@@ -98,25 +98,55 @@ public struct Analyzer {
         if timestamp < firstTime { firstTime = timestamp }
         if timestamp > lastTime { lastTime = timestamp }
         if timestamp % 1000 != 0 { subMicrosecond = true }
+        if let shard {
+            ingest(bytes, wireLength: wireLength, linkType: linkType, at: CaptureTime(nanoseconds: timestamp), shard: shard)
+            return
+        }
         switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
         case .tcp(let segment):
             summary.tcpPackets &+= 1
             if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
-            if let shard {
-                // The high bits: the flow table indexes by the low ones.
-                let owner = Int(truncatingIfNeeded: (FlowKey(segment.source, segment.destination).hash64 >> 40) % UInt64(shard.count))
-                if owner == shard.index {
-                    flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp), packetNumber: summary.packets)
-                } else {
-                    flows.advance(to: CaptureTime(nanoseconds: timestamp))
-                }
-            } else {
-                flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
-            }
+            flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
             if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
             if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         case .undecoded(let reason):
             summary.undecoded.record(reason)
+        }
+    }
+
+    /// A shard's share of a packet. A TCP segment belongs to the shard its flow
+    /// key's hash names (the high bits: the flow table indexes by the low
+    /// ones); other shards only note its time. A packet that is not TCP is
+    /// counted by one shard: the one its Ethernet/IPv4/TCP header would name, or
+    /// by packet number. Each shard counts what it owns; `finish(shards:)` adds.
+    @inline(__always)
+    private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime, shard: Shard) {
+        @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
+            Int(truncatingIfNeeded: (FlowKey(a, b).hash64 >> 40) % UInt64(shard.count))
+        }
+        var claimant = summary.packets % shard.count
+        // Most packets: known to be another shard's TCP without decoding them.
+        if linkType == .ethernet, let (source, destination) = PacketDecoder.ethernetIPv4TCPEndpoints(bytes, wireLength: wireLength) {
+            claimant = owner(source, destination)
+            if claimant != shard.index {
+                flows.advance(to: time)
+                if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+                return
+            }
+        }
+        switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
+        case .tcp(let segment):
+            if owner(segment.source, segment.destination) == shard.index {
+                summary.tcpPackets &+= 1
+                if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
+                flows.ingest(segment, at: time, packetNumber: summary.packets)
+            } else {
+                flows.advance(to: time)
+            }
+            if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+            if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
+        case .undecoded(let reason):
+            if claimant == shard.index { summary.undecoded.record(reason) }
         }
     }
 
@@ -207,9 +237,15 @@ public struct Analyzer {
         var shards = shards
         guard shards.count > 1 else { return shards[0].finish() }
         for i in shards.indices where !shards[i].settled { shards[i].settle() }
-        // Every shard read every packet: the capture summary is shard 0's.
+        // Every shard read every packet: the capture summary is shard 0's, with
+        // the counts each shard kept of its own packets added up.
         var summary = shards[0].summary
         summary.tracking = FlowTrackingStats()
+        for shard in shards.dropFirst() {
+            summary.tcpPackets += shard.summary.tcpPackets
+            summary.payloadTruncatedPackets += shard.summary.payloadTruncatedPackets
+            summary.undecoded.add(shard.summary.undecoded)
+        }
         var ledgers: [TimeWaitLedger] = []
         var pools: [PoolAnalyzer] = []
         var peaks = [Int](repeating: 0, count: shards.map(\.flows.liveBeforeSweep.count).max() ?? 0)

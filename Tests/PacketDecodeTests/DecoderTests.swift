@@ -337,3 +337,60 @@ let expectedSyn6 = Fields(source: "[2001:db8::1]:50000", destination: "[2001:db8
         #expect(IPAddress("12345::") == nil)
     }
 }
+
+// MARK: - The sharding fast path
+
+/// `ethernetIPv4TCPEndpoints` lets a shard skip another shard's packets
+/// without decoding them: whenever it answers, the decoder must return a TCP
+/// segment with exactly those endpoints, and it must answer for plain
+/// Ethernet/IPv4/TCP. Every way a frame can fail the decoder, it must fail too.
+@Suite struct ShardingFastPath {
+    static func agrees(_ frame: [UInt8], wireLength: Int? = nil) -> (fast: String?, decoded: String?) {
+        frame.withUnsafeBytes { raw in
+            let wire = wireLength ?? frame.count
+            let fast = PacketDecoder.ethernetIPv4TCPEndpoints(raw, wireLength: wire).map { "\($0.source) \($0.destination)" }
+            var decoded: String?
+            if case .tcp(let s) = PacketDecoder.decode(raw, wireLength: wire, linkType: .ethernet) { decoded = "\(s.source) \(s.destination)" }
+            return (fast, decoded)
+        }
+    }
+
+    @Test func answersForPlainTCP() {
+        let frame = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment))
+        let (fast, decoded) = Self.agrees(frame)
+        #expect(fast == "10.0.0.1:50000 10.0.0.2:80")
+        #expect(fast == decoded)
+        // IP options move TCP: still the same endpoints.
+        let withOptions = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment,
+                                                                 options: [1, 1, 1, 0]))
+        #expect(Self.agrees(withOptions).fast == "10.0.0.1:50000 10.0.0.2:80")
+        #expect(Self.agrees(withOptions).decoded == "10.0.0.1:50000 10.0.0.2:80")
+    }
+
+    @Test func silentWheneverTheDecoderIsNotSure() {
+        let ip = B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment)
+        var badOffset = synSegment; badOffset[12] = 0x40                       // data offset 16 < 20
+        var longOffset = synSegment; longOffset[12] = 0xF0                     // 60 > the segment
+        let cases: [(String, [UInt8], Int?)] = [
+            ("fragment", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, fragmentField: 0x2000)), nil),
+            ("not TCP", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", protocol: 17, payload: synSegment)), nil),
+            ("VLAN", B.ethernet(type: 0x0800, payload: ip, vlanTags: [(0x8100, 7)]), nil),
+            ("IPv6", B.ethernet(type: 0x86DD, payload: ipv6Syn), nil),
+            ("IP total length past the frame", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, totalLength: 2000)), nil),
+            ("IP total length under its header", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, totalLength: 16)), nil),
+            ("TCP data offset too small", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: badOffset)), nil),
+            ("TCP data offset past the segment", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: longOffset)), nil),
+            ("snaplen cut in the TCP header", Array(B.ethernet(type: 0x0800, payload: ip).prefix(14 + 20 + 10)), 14 + ip.count),
+            ("snaplen cut in the IP header", Array(B.ethernet(type: 0x0800, payload: ip).prefix(14 + 12)), 14 + ip.count),
+        ]
+        for (name, frame, wire) in cases {
+            let (fast, decoded) = Self.agrees(frame, wireLength: wire)
+            #expect(fast == nil, "\(name): fast path answered \(fast ?? "")")
+            if let fast { #expect(fast == decoded, "\(name)") }
+        }
+        // A cut payload (not header) still decodes: the fast path may answer, and must agree.
+        let cut = Array(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment)).prefix(60))
+        let (fast, decoded) = Self.agrees(cut, wireLength: 14 + 20 + requestSegment.count)
+        #expect(fast != nil && fast == decoded)
+    }
+}
