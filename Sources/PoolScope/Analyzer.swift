@@ -122,7 +122,9 @@ public struct Analyzer {
     @inline(__always)
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime, shard: Shard) {
         @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
-            Int(truncatingIfNeeded: (FlowKey(a, b).hash64 >> 40) % UInt64(shard.count))
+            // The hash's high 32 bits scaled to 0..<count (a multiply, not a
+            // division per packet); the flow table indexes by the low bits.
+            Int(truncatingIfNeeded: ((FlowKey(a, b).hash64 >> 32) &* UInt64(shard.count)) >> 32)
         }
         var claimant = summary.packets % shard.count
         // Most packets: known to be another shard's TCP without decoding them.
