@@ -179,10 +179,14 @@ struct OutputOptions: ParsableArguments {
     /// Lines are buffered (64 KiB) unless `flushEachRecord` (live capture).
     func connectionSink(_ output: BufferedOutput, files: [String] = [], flushEachRecord: Bool = false) -> ((ConnectionRecord) -> Void)? {
         guard format == .ndjson else { return nil }
+        final class Scratch { var json = JSONText(reservingCapacity: 1 << 14) }
+        let scratch = Scratch()
         return { record in
             // Each record's times to the nanosecond when they have sub-microsecond digits.
-            let ns = [record.start, record.end].contains { $0.nanoseconds % 1000 != 0 }
-            output.write(JSONReport.record(record, nanoseconds: ns, files: files))
+            let ns = record.start.nanoseconds % 1000 != 0 || record.end.nanoseconds % 1000 != 0
+            scratch.json.reset()
+            JSONReport.writeRecord(record, nanoseconds: ns, files: files, into: &scratch.json)
+            output.write(bytes: scratch.json.bytes)
             if flushEachRecord { output.flush() }
         }
     }
@@ -251,8 +255,13 @@ final class BufferedOutput: Sendable {
     }
 
     func write(_ text: String) {
+        var text = text
+        text.withUTF8 { write(bytes: $0) }
+    }
+
+    func write(bytes: some Collection<UInt8>) {
         buffer.withLock { buffer in
-            buffer.append(contentsOf: text.utf8)
+            buffer.append(contentsOf: bytes)
             if buffer.count >= 1 << 16 { flush(&buffer) }
         }
     }

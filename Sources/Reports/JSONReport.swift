@@ -38,13 +38,20 @@ public enum JSONReport {
     /// so each record says which file it came from.
     public static func record(_ connection: ConnectionRecord, nanoseconds: Bool, files: [String] = []) -> String {
         var json = JSONText()
+        writeRecord(connection, nanoseconds: nanoseconds, files: files, into: &json)
+        return json.text
+    }
+
+    /// One NDJSON line (with its newline) appended to `json`: a stream reuses
+    /// one JSONText (`reset()`) rather than building a String per record.
+    public static func writeRecord(_ connection: ConnectionRecord, nanoseconds: Bool, files: [String] = [], into json: inout JSONText) {
         json.beginObject()
         json.field("schema", Report.schema)
         json.field("type", "connection")
         if connection.sourceIndex < files.count { json.field("file", files[connection.sourceIndex]) }
         writeConnectionFields(connection, nanoseconds: nanoseconds, into: &json)
         json.endObject()
-        return json.text + "\n"
+        json.newline()
     }
 
     /// The capture summary (and the pools) as a standalone NDJSON record (the stream's last line).

@@ -179,6 +179,27 @@ import Testing
         #expect((connections.first?["server"] as? [String: Any])?["ip"] as? String == "::1")
     }
 
+    /// -o opens the path and writes through it, as a shell redirect does: a
+    /// symlink stays a symlink (and /dev/null stays a device). The CLI once
+    /// created the file by replacing it, which, run as root with -o /dev/null,
+    /// left /dev/null a regular file.
+    @Test func outputThroughASymlinkKeepsTheLink() throws {
+        let dir = Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let target = dir.appendingPathComponent("target.json").path, link = dir.appendingPathComponent("link.json").path
+        try "old, longer than the report will be: ".appending(String(repeating: "x", count: 100_000)).write(toFile: target, atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        for command in [["analyze", Paths.fixture("go-default-pool.pcap"), "--format", "json", "-o", link],
+                        ["report", Paths.fixture("go-default-pool.pcap"), "-o", link]] {
+            let r = try runPoolscope(command)
+            #expect(r.status == 0, "\(command[0])")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == target, "\(command[0])")
+            let written = try String(contentsOfFile: target, encoding: .utf8)
+            #expect(!written.contains("old, longer"), "\(command[0]): truncated, not appended to")
+            #expect(written.hasPrefix(command[0] == "analyze" ? "{" : "<!DOCTYPE"), "\(command[0])")
+        }
+    }
+
     @Test func versionNamesLibpcap() throws {
         let r = try runPoolscope(["--version"])
         #expect(r.status == 0)
