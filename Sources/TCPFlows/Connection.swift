@@ -313,9 +313,17 @@ public struct Connection: Sendable {
     /// `timeWaitSeconds` the 2·MSL to apply, `trackingEnded` why tracking
     /// stopped if the connection never closed.
     public func record(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
-        var streams = app
-        streams.ended(fromClient: true, at: end.nanoseconds)
-        streams.ended(fromClient: false, at: end.nanoseconds)
+        var copy = self
+        return copy.finish(timeWaitSeconds: timeWaitSeconds, captureEnd: captureEnd, trackingEnded: trackingEnded)
+    }
+
+    /// The record, ending the streams in place: for a connection being
+    /// forgotten (`record` on a copy duplicated its HTTP state, transactions
+    /// included, for every connection).
+    public mutating func finish(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
+        app.ended(fromClient: true, at: end.nanoseconds)
+        app.ended(fromClient: false, at: end.nanoseconds)
+        let streams = app
         let close = closeRecord(trackingEnded: trackingEnded)
         var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
         if var tw = timeWait {

@@ -235,8 +235,8 @@ public struct FlowTracker {
     // MARK: - Finishing
 
     private mutating func finalize(slot: Int, trackingEnded: String) {
-        let connection = table.remove(slot: slot)
-        let record = connection.record(timeWaitSeconds: settings.timeWaitSeconds,
+        var connection = table.remove(slot: slot)
+        let record = connection.finish(timeWaitSeconds: settings.timeWaitSeconds,
                                        captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
         emit(record, runningAtEnd: record.timeWait.map { $0.end.nanoseconds > now } ?? false)
         guard connection.isClosed else { return }
