@@ -257,7 +257,8 @@ public struct Analyzer {
             summary.tracking.idleTimeouts += stats.idleTimeouts
             summary.tracking.segmentsAfterClose += stats.segmentsAfterClose
             for (k, live) in shards[i].flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
-            // Moved out of the shard, not copied: each shard's share is freed as it is merged.
+            // Moved out of the shards, not merged into one copy: the reports below
+            // read each shard's share where it is (a merged copy was the run's peak).
             ledgers.append(shards[i].flows.takeTimeWaitLedger())
             pools.append(shards[i].takePools())
         }
