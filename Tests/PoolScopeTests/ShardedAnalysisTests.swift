@@ -67,4 +67,24 @@ import Testing
             try Self.expectSameReport([corpus.appendingPathComponent("traces").appendingPathComponent(trace).path])
         }
     }
+
+    /// Through the binary: every thread count gives the same report, in each
+    /// format that is not streamed; a count outside 1-64 is a usage error.
+    @Test func theCommandLineAgreesForEveryThreadCount() throws {
+        let path = Paths.fixture("pool-go-default-c20.pcap")
+        for format in ["json", "text", "csv"] {
+            let one = try runPoolscope(["analyze", path, "--format", format, "--threads", "1"])
+            #expect(one.status == 0 && !one.stdout.isEmpty)
+            for threads in ["2", "4"] {
+                let many = try runPoolscope(["analyze", path, "--format", format, "--threads", threads])
+                #expect(many.status == 0)
+                #expect(many.stdout == one.stdout, "\(format) with \(threads) threads")
+            }
+        }
+        for bad in ["0", "65"] {
+            let r = try runPoolscope(["analyze", path, "--threads", bad])
+            #expect(r.status == 2, "--threads \(bad)")
+            #expect(r.stderr.contains("--threads must be 1 to 64"))
+        }
+    }
 }
