@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An incremental HTTP/1.x message framer for one direction of a connection
 /// (RFC 9112 §6): it finds each message's start line and headers and skips its
 /// body exactly — Content-Length, chunked with trailers, or until the
@@ -92,8 +100,7 @@ public struct HTTPFramer: Sendable {
                 }
             case .startLine, .headers, .chunkSize, .chunkDataEnd, .trailers:
                 // Line-oriented states: gather up to LF.
-                var end = i
-                while end < n && bytes[end] != 0x0A { end += 1 }
+                let end = Self.indexOfLineFeed(bytes, from: i)
                 if line.isEmpty && state == .startLine {
                     // Empty lines between messages are allowed (RFC 9112 §2.2).
                     if end < n && (end == i || (end == i + 1 && bytes[i] == 0x0D)) {
@@ -247,7 +254,7 @@ public struct HTTPFramer: Sendable {
 
     mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
         // method SP request-target SP HTTP-version
-        guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > 0,
+        guard let firstSpace = Self.index(of: 0x20, in: line), firstSpace > 0,
               line[..<firstSpace].allSatisfy(Self.isTokenByte) else { return false }
         let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
         guard let lastSpace = rest.lastIndex(of: 0x20), lastSpace > 0 else {
@@ -291,7 +298,7 @@ public struct HTTPFramer: Sendable {
     }
 
     mutating func parseHeader(_ line: UnsafeRawBufferPointer) {
-        guard let colon = line.firstIndex(of: 0x3A) else { return }
+        guard let colon = Self.index(of: 0x3A, in: line) else { return }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         var valueStart = colon + 1
         while valueStart < line.count && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }
@@ -323,6 +330,22 @@ public struct HTTPFramer: Sendable {
     }
 
     // MARK: - Bytes
+
+    /// The next LF at or after `start`, or `bytes.count`: memchr, which scans
+    /// a word or a vector at a time (the byte loop here was a sixth of HTTP's time).
+    @inline(__always)
+    static func indexOfLineFeed(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard start < bytes.count, let base = bytes.baseAddress else { return bytes.count }
+        guard let found = memchr(base + start, 0x0A, bytes.count - start) else { return bytes.count }
+        return UnsafeRawPointer(found) - base
+    }
+
+    /// The first `byte` in `bytes`, by memchr.
+    @inline(__always)
+    static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty, let found = memchr(base, Int32(byte), bytes.count) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
 
     static let http1Prefix = Array("HTTP/1.".utf8)
     static let http10 = Array("HTTP/1.0".utf8)
