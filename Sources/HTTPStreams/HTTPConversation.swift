@@ -241,6 +241,9 @@ public struct HTTPConversation: Sendable {
     }
 
     mutating func applyRequestEvents() {
+        // Most segments are body bytes and frame no event (removeAll on an
+        // empty array still went through the generic replaceSubrange).
+        guard !events.isEmpty else { return }
         defer { events.removeAll(keepingCapacity: true) }
         for event in events {
             switch event {
@@ -286,6 +289,7 @@ public struct HTTPConversation: Sendable {
     }
 
     mutating func applyResponseEvents() {
+        guard !events.isEmpty else { return }
         defer { events.removeAll(keepingCapacity: true) }
         var i = 0
         while i < events.count {

@@ -266,9 +266,9 @@ public struct HTTPFramer: Sendable {
             head.target = String(decoding: rest.prefix(Self.maximumTargetLength), as: UTF8.self)
             return true
         }
-        let version = rest[(lastSpace + 1)...]
-        guard version.starts(with: Self.http1Prefix) else { return false }
-        head.isHTTP10 = version.elementsEqual(Self.http10)
+        let version = UnsafeRawBufferPointer(rebasing: rest[(lastSpace + 1)...])
+        guard Self.bytes(version, startWith: "HTTP/1.") else { return false }
+        head.isHTTP10 = Self.bytes(version, equal: "HTTP/1.0")
         head.method = Self.methodName(UnsafeRawBufferPointer(rebasing: line[..<firstSpace]))
         let target = rest[..<lastSpace]
         head.targetTruncated = target.count > Self.maximumTargetLength
@@ -278,22 +278,45 @@ public struct HTTPFramer: Sendable {
 
     /// The common methods as constant strings (no decoding, no allocation).
     static func methodName(_ bytes: UnsafeRawBufferPointer) -> String {
-        for name in commonMethods where bytes.elementsEqual(name.utf8) { return name }
-        return String(decoding: bytes, as: UTF8.self)
+        switch bytes.count {
+        case 3 where Self.bytes(bytes, equal: "GET"): return "GET"
+        case 3 where Self.bytes(bytes, equal: "PUT"): return "PUT"
+        case 4 where Self.bytes(bytes, equal: "POST"): return "POST"
+        case 4 where Self.bytes(bytes, equal: "HEAD"): return "HEAD"
+        case 5 where Self.bytes(bytes, equal: "PATCH"): return "PATCH"
+        case 5 where Self.bytes(bytes, equal: "TRACE"): return "TRACE"
+        case 6 where Self.bytes(bytes, equal: "DELETE"): return "DELETE"
+        case 7 where Self.bytes(bytes, equal: "OPTIONS"): return "OPTIONS"
+        case 7 where Self.bytes(bytes, equal: "CONNECT"): return "CONNECT"
+        default: return String(decoding: bytes, as: UTF8.self)
+        }
     }
 
-    static let commonMethods = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
+    /// memcmp against a literal: the generic elementsEqual and starts(with:)
+    /// walked these byte by byte through iterators.
+    @inline(__always)
+    static func bytes(_ bytes: UnsafeRawBufferPointer, equal literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && Self.bytes(bytes, startWith: literal)
+    }
+
+    @inline(__always)
+    static func bytes(_ bytes: UnsafeRawBufferPointer, startWith literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard bytes.count >= n else { return false }
+        guard n > 0, let base = bytes.baseAddress else { return true }
+        return memcmp(base, literal.utf8Start, n) == 0
+    }
 
     mutating func parseStatusLine(_ line: UnsafeRawBufferPointer) -> Bool {
         // HTTP-version SP status-code SP [reason-phrase]
-        guard line.starts(with: Self.http1Prefix), line.count >= 12, line[8] == 0x20 else { return false }
+        guard Self.bytes(line, startWith: "HTTP/1."), line.count >= 12, line[8] == 0x20 else { return false }
         var code = 0
         for b in line[9..<12] {
             guard b >= 0x30 && b <= 0x39 else { return false }
             code = code * 10 + Int(b - 0x30)
         }
         head.status = code
-        head.isHTTP10 = line[..<8].elementsEqual(Self.http10)
+        head.isHTTP10 = Self.bytes(UnsafeRawBufferPointer(rebasing: line[..<8]), equal: "HTTP/1.0")
         return true
     }
 
@@ -348,7 +371,6 @@ public struct HTTPFramer: Sendable {
     }
 
     static let http1Prefix = Array("HTTP/1.".utf8)
-    static let http10 = Array("HTTP/1.0".utf8)
 
     static func canStartMessage(_ b: UInt8, role: Role) -> Bool {
         role == .responses ? b == UInt8(ascii: "H") : (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))

@@ -11,7 +11,12 @@ public final class OfflineCapture: PacketSource {
     private var finished = false
     /// Our own reader for classic pcap without a filter (see SavefileReader),
     /// while records come from it; nil once reading is on libpcap.
-    private var reader: SavefileReader?
+    private var reader: SavefileReader? {
+        didSet { fastReader = reader.map { Unmanaged.passUnretained($0) } }
+    }
+    /// The same reader, used per packet without a retain and a release each
+    /// time (`reader` keeps it alive).
+    private var fastReader: Unmanaged<SavefileReader>?
 
     /// Opens `path`, optionally installing a BPF filter.
     public init(path: String, filter: String? = nil, sourceIndex: Int = 0) throws(CaptureError) {
@@ -29,7 +34,10 @@ public final class OfflineCapture: PacketSource {
         self.sourceIndex = sourceIndex
         linkType = Libpcap.datalink(handle)
         snapshotLength = Libpcap.snapshotLength(handle)
-        if filter?.isEmpty ?? true, path != "-" { reader = SavefileReader(path: path) }
+        if filter?.isEmpty ?? true, path != "-" {
+            reader = SavefileReader(path: path)
+            fastReader = reader.map { Unmanaged.passUnretained($0) }   // observers do not run in init
+        }
     }
 
     /// Reading goes on through libpcap from the record at `offset` (where
@@ -51,13 +59,14 @@ public final class OfflineCapture: PacketSource {
     @inline(__always)
     public func next() -> PacketReadResult {
         if finished { return .end }
-        if let reader {
-            if let record = reader.next() {
+        if let fastReader {
+            if let record = fastReader._withUnsafeGuaranteedRef({ $0.next() }) {
                 return .packet(CapturedPacket(timestamp: record.timestamp, wireLength: record.wireLength, bytes: record.bytes,
                                               linkType: linkType, sourceIndex: sourceIndex))
             }
-            if reader.atEnd { finished = true; return .end }
-            continueWithLibpcap(at: reader.offset)
+            let (atEnd, offset) = fastReader._withUnsafeGuaranteedRef { ($0.atEnd, $0.offset) }
+            if atEnd { finished = true; return .end }
+            continueWithLibpcap(at: offset)
             if finished { return .end }
         }
         switch Libpcap.next(handle) {
