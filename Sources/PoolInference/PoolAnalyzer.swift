@@ -244,7 +244,17 @@ public struct PoolAnalyzer: Sendable {
         let span = max(Double(last - first) / 1e9, 0.001)
         let closedByClient = members.filter { $0.closedByClient == true }.count
         let closedByServer = members.filter { $0.closedByClient == false }.count
-        let requestTimes = members.flatMap { $0.exchanges.map(\.start) }
+        // Gathered in one array each, not flatMap over per-member maps (an
+        // array allocated and freed per member, three times over).
+        var requestTimes: [Int64] = [], busyEnds: [Int64] = []
+        requestTimes.reserveCapacity(members.reduce(0) { $0 + $1.exchanges.count })
+        busyEnds.reserveCapacity(requestTimes.capacity)
+        for c in members {
+            for x in c.exchanges {
+                requestTimes.append(x.start)
+                busyEnds.append(x.end ?? (c.closeAt ?? captureEnd))
+            }
+        }
         let requestSpan = Double((requestTimes.max() ?? 0) - (requestTimes.min() ?? 0)) / 1e9
         // Ports tied up by the client's TIME_WAITs at the observed rate (at
         // least 20 of them, over at least a second, before extrapolating).
@@ -292,8 +302,8 @@ public struct PoolAnalyzer: Sendable {
         // the moment its response ends, while every other open one is busy.
         let openStarts = members.map(\.start).sorted()
         let openEnds = members.map { $0.closeAt ?? captureEnd }.sorted()
-        let busyStarts = members.flatMap { $0.exchanges.map(\.start) }.sorted()
-        let busyEnds = members.flatMap { c in c.exchanges.map { $0.end ?? (c.closeAt ?? captureEnd) } }.sorted()
+        let busyStarts = requestTimes.sorted()
+        busyEnds.sort()
         var queuedHandoffs = 0
         for c in members {
             for i in c.exchanges.indices.dropFirst() {

@@ -174,11 +174,12 @@ public struct FlowTracker {
             id = nextID
             nextID += 1
         }
-        var connection = Connection(id: id, firstSegment: segment, at: time)
-        connection.portReuse = reuse
-        connection.sourceIndex = currentSource
-        connection.ingest(segment, at: time)
-        table.insert(connection, for: key)
+        // Built in its slot and updated there: a Connection is about 1.5 KB,
+        // and building it aside then inserting it copied it once more.
+        let slot = table.insert(Connection(id: id, firstSegment: segment, at: time), for: key)
+        table[slot: slot].portReuse = reuse
+        table[slot: slot].sourceIndex = currentSource
+        table[slot: slot].ingest(segment, at: time)
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
     }
 
