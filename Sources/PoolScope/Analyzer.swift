@@ -126,19 +126,21 @@ public struct Analyzer {
             // division per packet); the flow table indexes by the low bits.
             Int(truncatingIfNeeded: ((FlowKey(a, b).hash64 >> 32) &* UInt64(shard.count)) >> 32)
         }
-        var claimant = summary.packets % shard.count
-        // Most packets: known to be another shard's TCP without decoding them.
+        // Most packets: known to be another shard's TCP without decoding them
+        // (or known to be this shard's, without hashing the key twice).
+        var claimant: Int?
         if linkType == .ethernet, let (source, destination) = PacketDecoder.ethernetIPv4TCPEndpoints(bytes, wireLength: wireLength) {
-            claimant = owner(source, destination)
-            if claimant != shard.index {
+            let fastOwner = owner(source, destination)
+            if fastOwner != shard.index {
                 flows.advance(to: time)
                 if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
                 return
             }
+            claimant = fastOwner
         }
         switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
         case .tcp(let segment):
-            if owner(segment.source, segment.destination) == shard.index {
+            if claimant == shard.index || (claimant == nil && owner(segment.source, segment.destination) == shard.index) {
                 summary.tcpPackets &+= 1
                 if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
                 flows.ingest(segment, at: time, packetNumber: summary.packets)
@@ -148,7 +150,7 @@ public struct Analyzer {
             if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
             if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         case .undecoded(let reason):
-            if claimant == shard.index { summary.undecoded.record(reason) }
+            if (claimant ?? summary.packets % shard.count) == shard.index { summary.undecoded.record(reason) }
         }
     }
 
