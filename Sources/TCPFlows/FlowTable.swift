@@ -136,9 +136,9 @@ public struct FlowTable<Value> {
 
     /// Slots: keys, an occupancy flag, and values in raw memory (initialised
     /// only where occupied). Freed slots are reused, so memory follows the
-    /// number of live flows. The buffers are `let`: reading a class's `var`
-    /// goes through a dynamic exclusivity check on every access (measured:
-    /// 157 ns a lookup with them, against 20 without). Growing makes a new slab.
+    /// number of live flows. The buffers are `let` (a class's `var` is read
+    /// through a dynamic exclusivity check), so growing makes a new slab.
+    /// A lookup among 10,000 flows: 8.9 ns (`make bench-micro`).
     @usableFromInline
     final class Slab {
         @usableFromInline let keys: UnsafeMutablePointer<FlowKey>
