@@ -110,35 +110,31 @@ public struct HTTPFramer: Sendable {
                     messageStart = time
                     headBytes = 0
                 }
-                if line.isEmpty && end < n {
-                    // The whole line is in this segment (the usual case): parse it
-                    // in place, without copying it into `line`.
-                    if end - i > Self.maximumLineLength {
-                        lostSync(events: &events)
-                        i = end
-                        continue
-                    }
-                    headBytes += end - i + 1
-                    let lineEnd = end > i && bytes[end - 1] == 0x0D ? end - 1 : end
-                    handleLine(UnsafeRawBufferPointer(rebasing: bytes[i..<lineEnd]), at: time, events: &events, responseBody: responseBody)
-                    i = end + 1
-                    continue
-                }
                 let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<end])
                 if line.count + chunk.count > Self.maximumLineLength {
-                    line.removeAll(keepingCapacity: true)
                     lostSync(events: &events)
                     i = end
                     continue
                 }
-                line.append(contentsOf: chunk)
-                if end == n { i = n; break }          // the line continues in the next segment
+                if end == n {                          // the line continues in the next segment
+                    line.append(contentsOf: chunk)
+                    i = n
+                    break
+                }
                 i = end + 1
-                headBytes += line.count + 1
-                if line.last == 0x0D { line.removeLast() }
-                let whole = line
-                line.removeAll(keepingCapacity: true)
-                whole.withUnsafeBytes { handleLine($0, at: time, events: &events, responseBody: responseBody) }
+                headBytes += line.count + chunk.count + 1
+                if line.isEmpty {
+                    // The whole line is in this segment (the usual case): parsed in
+                    // place, not copied into `line` first.
+                    let withoutCR = chunk.last == 0x0D ? UnsafeRawBufferPointer(rebasing: chunk.dropLast()) : chunk
+                    handleLine(withoutCR, at: time, events: &events, responseBody: responseBody)
+                } else {
+                    line.append(contentsOf: chunk)
+                    if line.last == 0x0D { line.removeLast() }
+                    let whole = line
+                    line.removeAll(keepingCapacity: true)
+                    whole.withUnsafeBytes { handleLine($0, at: time, events: &events, responseBody: responseBody) }
+                }
             }
         }
     }
@@ -259,7 +255,7 @@ public struct HTTPFramer: Sendable {
         let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
         guard let lastSpace = rest.lastIndex(of: 0x20), lastSpace > 0 else {
             // HTTP/0.9 (RFC 1945 §4.1): "GET" SP target, nothing after.
-            guard line[..<firstSpace].elementsEqual("GET".utf8), !rest.isEmpty, !rest.contains(0x20) else { return false }
+            guard Self.bytes(UnsafeRawBufferPointer(rebasing: line[..<firstSpace]), equal: "GET"), !rest.isEmpty, !rest.contains(0x20) else { return false }
             head.method = "GET"
             head.isHTTP09 = true
             head.targetTruncated = rest.count > Self.maximumTargetLength
