@@ -10,13 +10,10 @@ public final class OfflineCapture: PacketSource {
     private let handle: PcapHandle
     private var finished = false
     /// Our own reader for classic pcap without a filter (see SavefileReader),
-    /// while records come from it; nil once reading is on libpcap.
-    private var reader: SavefileReader? {
-        didSet { fastReader = reader.map { Unmanaged.passUnretained($0) } }
-    }
-    /// The same reader, used per packet without a retain and a release each
-    /// time (`reader` keeps it alive).
-    private var fastReader: Unmanaged<SavefileReader>?
+    /// while records come from it; nil once reading is on libpcap. Held as an
+    /// owned Unmanaged reference: used per packet without a retain and a
+    /// release each time, released in `dropReader()`.
+    private var reader: Unmanaged<SavefileReader>?
 
     /// Opens `path`, optionally installing a BPF filter.
     public init(path: String, filter: String? = nil, sourceIndex: Int = 0) throws(CaptureError) {
@@ -35,23 +32,30 @@ public final class OfflineCapture: PacketSource {
         linkType = Libpcap.datalink(handle)
         snapshotLength = Libpcap.snapshotLength(handle)
         if filter?.isEmpty ?? true, path != "-" {
-            reader = SavefileReader(path: path)
-            fastReader = reader.map { Unmanaged.passUnretained($0) }   // observers do not run in init
+            reader = SavefileReader(path: path).map { Unmanaged.passRetained($0) }
         }
     }
 
     /// Reading goes on through libpcap from the record at `offset` (where
     /// SavefileReader stopped at a record it leaves to libpcap).
     public func continueWithLibpcap(at offset: Int) {
-        reader = nil
+        dropReader()
         if !Libpcap.seek(handle, to: offset) { finished = true }
     }
 
-    deinit { Libpcap.close(handle) }
+    private func dropReader() {
+        reader?.release()
+        reader = nil
+    }
+
+    deinit {
+        dropReader()
+        Libpcap.close(handle)
+    }
 
     /// Bytes of the file read so far (nil when not known, as for a pipe).
     public var bytesRead: Int64? {
-        if let reader { return Int64(reader.offset) }
+        if let reader { return Int64(reader._withUnsafeGuaranteedRef(\.offset)) }
         let offset = Libpcap.fileOffset(handle)
         return offset >= 0 ? offset : nil
     }
@@ -59,12 +63,12 @@ public final class OfflineCapture: PacketSource {
     @inline(__always)
     public func next() -> PacketReadResult {
         if finished { return .end }
-        if let fastReader {
-            if let record = fastReader._withUnsafeGuaranteedRef({ $0.next() }) {
+        if let reader {
+            if let record = reader._withUnsafeGuaranteedRef({ $0.next() }) {
                 return .packet(CapturedPacket(timestamp: record.timestamp, wireLength: record.wireLength, bytes: record.bytes,
                                               linkType: linkType, sourceIndex: sourceIndex))
             }
-            let (atEnd, offset) = fastReader._withUnsafeGuaranteedRef { ($0.atEnd, $0.offset) }
+            let (atEnd, offset) = reader._withUnsafeGuaranteedRef { ($0.atEnd, $0.offset) }
             if atEnd { finished = true; return .end }
             continueWithLibpcap(at: offset)
             if finished { return .end }
