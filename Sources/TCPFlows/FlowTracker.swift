@@ -105,7 +105,7 @@ public struct FlowTracker {
 
     /// Closed connections whose TIME_WAIT window is still running at the latest packet.
     public var timeWaitNow: Int {
-        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && closed.holds(slot: $1.slot) && closed[slot: $1.slot].id == $1.id ? 1 : 0) }
+        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && holdsTombstone(id: $1.id, slot: $1.slot) ? 1 : 0) }
     }
 
     /// The input file the packets being ingested come from.
@@ -117,9 +117,7 @@ public struct FlowTracker {
     /// that opened it (renumbered 1, 2, ... when the shards are merged), and
     /// the live count is sampled before each sweep, so the merged peak is exact:
     /// between sweeps a shard's live count only grows.
-    public var sharded = false {
-        didSet { if sharded { liveBeforeSweep = [] } }
-    }
+    public var sharded = false
     /// Sharded: the ids (packet numbers) of the connections opened, ascending.
     public private(set) var openedIDs: [Int] = []
     /// Sharded: live connections just before each sweep, and at the end.
@@ -193,7 +191,7 @@ public struct FlowTracker {
         return taken
     }
 
-    /// Hands the TIME_WAIT ledger over (a sharded run merges the shards' ledgers).
+    /// Hands the TIME_WAIT ledger over (a sharded run reports over all the shards' ledgers).
     public mutating func takeTimeWaitLedger() -> TimeWaitLedger {
         let taken = timeWaitLedger
         timeWaitLedger = TimeWaitLedger()
@@ -251,6 +249,12 @@ public struct FlowTracker {
         closedQueue.append((expiry, record.id, slot))
     }
 
+    /// Whether a queued entry's slot still holds its tombstone (not freed,
+    /// nor taken since by another connection's).
+    private func holdsTombstone(id: Int, slot: Int) -> Bool {
+        closed.holds(slot: slot) && closed[slot: slot].id == id
+    }
+
     private mutating func emit(_ record: ConnectionRecord, runningAtEnd: Bool) {
         var record = record
         if record.timeWait != nil { record.timeWait!.runningAtCaptureEnd = runningAtEnd }
@@ -277,9 +281,7 @@ public struct FlowTracker {
         while closedHead < closedQueue.count && closedQueue[closedHead].expiry <= now {
             let (_, id, slot) = closedQueue[closedHead]
             closedHead += 1
-            if closed.holds(slot: slot) && closed[slot: slot].id == id {
-                closed.remove(slot: slot)
-            }
+            if holdsTombstone(id: id, slot: slot) { closed.remove(slot: slot) }
         }
         if closedHead > 4096 && closedHead * 2 > closedQueue.count {
             closedQueue.removeFirst(closedHead)
@@ -323,7 +325,6 @@ public struct TimeWaitLedger: Sendable {
         reusedAt[id] = time.nanoseconds
     }
 
-
     /// One host's TIME_WAIT load.
     public struct HostLoad: Sendable, Equatable {
         public var host: IPAddress
@@ -358,10 +359,8 @@ public struct TimeWaitLedger: Sendable {
             for ledger in ledgers {
                 guard let list = ledger.windows[host] else { continue }
                 connections += list.count
-                for w in list {
-                    let reused = ledgers.lazy.compactMap { $0.reusedAt[w.id] }.first ?? .max
-                    events.append((w.start, 1)); events.append((min(w.end, reused), -1))
-                }
+                // A window and its reuse are noted by the same shard: the one owning the 4-tuple.
+                for w in list { events.append((w.start, 1)); events.append((min(w.end, ledger.reusedAt[w.id] ?? .max), -1)) }
             }
             // Ends before starts at the same instant: a reused port is not two at once.
             events.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
