@@ -107,8 +107,7 @@ public struct Analyzer {
             summary.tcpPackets &+= 1
             if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
             flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
-            if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
-            if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
+            deliverPending()
         case .undecoded(let reason):
             summary.undecoded.record(reason)
         }
@@ -133,7 +132,7 @@ public struct Analyzer {
             let fastOwner = owner(source, destination)
             if fastOwner != shard.index {
                 flows.advance(to: time)
-                if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+                deliverPending()
                 return
             }
             claimant = fastOwner
@@ -147,11 +146,18 @@ public struct Analyzer {
             } else {
                 flows.advance(to: time)
             }
-            if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
-            if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
+            deliverPending()
         case .undecoded(let reason):
             if (claimant ?? summary.packets % shard.count) == shard.index { summary.undecoded.record(reason) }
         }
+    }
+
+    /// Hands on what the flow tracker finished during the last packet (a
+    /// sweep may run on any packet, a shard's others included).
+    @inline(__always)
+    private mutating func deliverPending() {
+        if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+        if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
     }
 
     /// Notes an input the capture reads from.
@@ -211,12 +217,7 @@ public struct Analyzer {
 
     /// Where a connection with this id goes among records kept sorted by id (`recordLimit`).
     private func keptPosition(of id: Int) -> Int {
-        var low = 0, high = records.count
-        while low < high {
-            let mid = (low + high) / 2
-            if records[mid].id < id { low = mid + 1 } else { high = mid }
-        }
-        return low
+        partitionPoint(records.count) { records[$0].id >= id }
     }
 
     private func keptIndex(of id: Int) -> Int? {
@@ -270,14 +271,7 @@ public struct Analyzer {
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
         let newID: @Sendable (Int) -> Int = { packetNumber in
-            opened.reduce(1) { rank, ids in
-                var low = 0, high = ids.count
-                while low < high {
-                    let mid = (low + high) / 2
-                    if ids[mid] < packetNumber { low = mid + 1 } else { high = mid }
-                }
-                return rank + low
-            }
+            opened.reduce(1) { rank, ids in rank + partitionPoint(ids.count) { ids[$0] >= packetNumber } }
         }
         var records = shards.flatMap(\.records).sorted { $0.id < $1.id }
         let total = shards.reduce(0) { $0 + $1.records.count + $1.recordsNotKept }
@@ -326,4 +320,16 @@ public struct Analyzer {
         if shard == nil { summary.timeWaitHosts = flows.timeWaitLedger.loads() }
         records.sort { $0.id < $1.id }
     }
+}
+
+/// The first index in 0..<count where `isAtOrPast` holds, for a predicate
+/// false then true along the indices (binary search).
+@inline(__always)
+private func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
+    var low = 0, high = count
+    while low < high {
+        let mid = (low + high) / 2
+        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
+    }
+    return low
 }
