@@ -21,11 +21,17 @@ import Testing
         try #require(p.terminationStatus == 0, "\(path) \(arguments.joined(separator: " ")) failed")
     }
 
+    /// genpcap compiled into `dir`; its path.
+    static func buildGenerator(in dir: URL) throws -> String {
+        let generator = dir.appendingPathComponent("genpcap").path
+        try run(compiler!, ["-O2", "-o", generator, source.path, "-lm"])
+        return generator
+    }
+
     @Test(.enabled(if: available, "../shared/tools/genpcap.c or a C compiler not found: generated-capture check skipped"))
     func everyConnectionMatchesTheGeneratorsTruth() throws {
         let dir = Paths.temporaryDirectory()
-        let generator = dir.appendingPathComponent("genpcap").path
-        try Self.run(Self.compiler!, ["-O2", "-o", generator, Self.source.path, "-lm"])
+        let generator = try Self.buildGenerator(in: dir)
         let capture = dir.appendingPathComponent("g.pcap").path, csv = dir.appendingPathComponent("g.csv").path
         // 3,000 connections, 128 at once, 2% of data segments sent twice.
         try Self.run(generator, ["-o", capture, "-n", "3000", "-j", "128", "-e", "0.02", "-p", csv, "-t", dir.appendingPathComponent("g.json").path])
@@ -68,8 +74,7 @@ import Testing
     func portReuseInOnePool() throws {
         let dir = Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let generator = dir.appendingPathComponent("genpcap").path
-        try Self.run(Self.compiler!, ["-O2", "-o", generator, Self.source.path, "-lm"])
+        let generator = try Self.buildGenerator(in: dir)
         let capture = dir.appendingPathComponent("one.pcap").path, truthPath = dir.appendingPathComponent("one.json").path
         try Self.run(generator, ["-o", capture, "-n", "29000", "-j", "64", "-c", "1", "-s", "1", "-r", "1-3", "-b", "100-200", "-t", truthPath])
         let truth = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: truthPath))) as? [String: Any])

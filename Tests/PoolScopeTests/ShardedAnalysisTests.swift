@@ -50,8 +50,7 @@ import Testing
     func aGeneratedCaptureWithLossAndPortReuse() throws {
         let dir = Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let generator = dir.appendingPathComponent("genpcap").path
-        try GeneratedCapture.run(GeneratedCapture.compiler!, ["-O2", "-o", generator, GeneratedCapture.source.path, "-lm"])
+        let generator = try GeneratedCapture.buildGenerator(in: dir)
         let lossy = dir.appendingPathComponent("lossy.pcap").path, reuse = dir.appendingPathComponent("reuse.pcap").path
         try GeneratedCapture.run(generator, ["-o", lossy, "-n", "1000", "-j", "128", "-e", "0.02"])
         // Past the 28,232 ephemeral ports of one client: 4-tuples are reused.
