@@ -73,16 +73,10 @@ public struct HTTPConversation: Sendable {
     var mode = Mode.undecided
     var requestFramer = HTTPFramer(role: .requests)
     var responseFramer = HTTPFramer(role: .responses)
-    var events: [HTTPFramerEvent] = []
-    var transactions: [HTTPTransaction] = []
-    var transactionCount = 0
-    /// Index (into all requests) of the one the next final response answers.
-    var answered = 0
-    var responses = 0
-    var unknownGaps = 0
-    var upgraded: String?
-    var lastResponseEnd: Int64?
-    let opened: Int64
+    /// What the framers report goes straight into this (a part of self apart
+    /// from the framers, so a framer can write it while it runs): collecting
+    /// events first copied every head twice and was a fifth of the analysis.
+    var pairing: HTTPPairing
     var clientHello: [UInt8] = []
     var serverHello: [UInt8] = []
     var clientHelloDone = false
@@ -90,20 +84,9 @@ public struct HTTPConversation: Sendable {
     var tls: TLSInfo?
     var exchanges = 0
     var lastSenderWasClient: Bool?
-    /// The first final response's start for the transaction being answered.
-    var pendingResponseStart: Int64?
-    var pendingInterim = 0
-    var pendingResponseHeadBytes = 0
-    /// The client sent bytes that framed as no request since the last one:
-    /// a response then proves a request the framer could not read.
-    var unreadRequestBytes = false
-    /// Since a gap in the request stream, until the next request line: what
-    /// fails to frame then is the gap's remains, not an unread request.
-    var resyncingAfterGap = false
-    var lastRequestActivity: Int64 = 0
 
     public init(openedAt: Int64, midStream: Bool) {
-        opened = openedAt
+        pairing = HTTPPairing(opened: openedAt)
         if midStream {
             // Start counting at the first request line: skip to a line start.
             requestFramer.state = .resync
@@ -117,14 +100,13 @@ public struct HTTPConversation: Sendable {
         if mode == .undecided { decideMode(bytes, fromClient: fromClient) }
         switch mode {
         case .http:
+            pairing.fromClient = fromClient
             if fromClient {
-                requestFramer.consume(bytes, at: time, events: &events, responseBody: { _ in .none })
-                applyRequestEvents()
+                requestFramer.consume(bytes, at: time, sink: &pairing)
             } else {
-                let rule = responseRule()
-                responseFramer.consume(bytes, at: time, events: &events, responseBody: rule)
-                applyResponseEvents()
+                responseFramer.consume(bytes, at: time, sink: &pairing)
             }
+            applyFramerRequests()
         case .tls:
             countTurn(fromClient: fromClient)
             collectHello(bytes, fromClient: fromClient)
@@ -138,30 +120,44 @@ public struct HTTPConversation: Sendable {
     /// Bytes one side sent were lost to the capture.
     public mutating func gap(fromClient: Bool) {
         guard mode == .http else { return }
+        pairing.fromClient = fromClient
         if fromClient {
-            requestFramer.gap(events: &events)
-            if !events.isEmpty { unknownGaps += 1 }
             // Requests lost in a gap are unknown: responses to them prove
             // nothing to count (unlike bytes that framed as no request).
-            resyncingAfterGap = true
-            applyRequestEvents()
-            unreadRequestBytes = false
+            pairing.resyncingAfterGap = true
+            let lost = pairing.lostSyncs
+            requestFramer.gap(sink: &pairing)
+            if pairing.lostSyncs != lost { pairing.unknownGaps += 1 }
+            pairing.unreadRequestBytes = false
         } else {
-            responseFramer.gap(events: &events)
-            applyResponseEvents()
+            responseFramer.gap(sink: &pairing)
         }
+        applyFramerRequests()
     }
 
     /// One side closed its stream (FIN): a body delimited by the close ends.
     public mutating func close(fromClient: Bool, at time: Int64) {
         guard mode == .http, !fromClient else { return }
-        responseFramer.close(at: time, events: &events)
-        applyResponseEvents()
+        pairing.fromClient = false
+        responseFramer.close(at: time, sink: &pairing)
+        applyFramerRequests()
+    }
+
+    /// What the pairing asked of the other direction's framer while one ran.
+    mutating func applyFramerRequests() {
+        if let start = pairing.bareBodyAt {
+            responseFramer.expectBareBody(at: start)
+            pairing.bareBodyAt = nil
+        }
+        if pairing.stopRequests {
+            requestFramer.state = .stopped
+            pairing.stopRequests = false
+        }
     }
 
     /// Requests seen so far, and whether one is outstanding (sent, not yet answered).
-    public var requestsSoFar: Int { transactionCount }
-    public var hasOutstandingRequest: Bool { answered < transactionCount || !requestFramer.isIdle }
+    public var requestsSoFar: Int { pairing.transactionCount }
+    public var hasOutstandingRequest: Bool { pairing.answered < pairing.transactionCount || !requestFramer.isIdle }
 
     public var summary: HTTPSummary {
         let readable = mode == .http || mode == .undecided
@@ -173,10 +169,10 @@ public struct HTTPConversation: Sendable {
         case .other: name = "unknown"
         }
         return HTTPSummary(
-            requests: readable ? transactionCount : nil, responses: readable ? responses : nil,
-            unknownGaps: unknownGaps, upgraded: upgraded, tls: tls, protocolName: name,
-            estimatedExchanges: readable ? nil : exchanges, transactions: transactions,
-            transactionsTruncated: transactionCount > transactions.count)
+            requests: readable ? pairing.transactionCount : nil, responses: readable ? pairing.responses : nil,
+            unknownGaps: pairing.unknownGaps, upgraded: pairing.upgraded, tls: tls, protocolName: name,
+            estimatedExchanges: readable ? nil : exchanges, transactions: pairing.transactions,
+            transactionsTruncated: pairing.transactionCount > pairing.transactions.count)
     }
 
     // MARK: - Mode
@@ -187,7 +183,7 @@ public struct HTTPConversation: Sendable {
             tls = TLSInfo(serverName: nil, offeredALPN: [], alpn: nil)
         } else if fromClient && bytes.starts(with: Self.h2Preface.prefix(min(bytes.count, Self.h2Preface.count))) && bytes.count >= 4 {
             mode = .h2c
-            upgraded = "h2c"
+            pairing.upgraded = "h2c"
         } else if fromClient || HTTPStartLine.isResponse(bytes, orPrefixOfOne: true) {
             mode = .http
         } else {
@@ -219,59 +215,90 @@ public struct HTTPConversation: Sendable {
             if parsed.complete || serverHello.count >= Self.helloLimit { serverHelloDone = true; serverHello = [] }
         }
     }
+}
 
-    // MARK: - Pairing
+/// Pairs requests with responses in order (pipelining) and times them, as
+/// the two framers report: the requests' framer when `fromClient`, else the
+/// responses'. A request is answered by the next final response.
+struct HTTPPairing: HTTPFramerSink, Sendable {
+    let opened: Int64
+    var fromClient = true
+    var transactions: [HTTPTransaction] = []
+    var transactionCount = 0
+    /// Index (into all requests) of the one the next final response answers.
+    var answered = 0
+    var responses = 0
+    var unknownGaps = 0
+    var upgraded: String?
+    var lastResponseEnd: Int64?
+    /// The first final response's start for the transaction being answered.
+    var pendingResponseStart: Int64?
+    var pendingInterim = 0
+    var pendingResponseHeadBytes = 0
+    /// An interim (1xx) response's head was reported: its end completes nothing.
+    var interimEndPending = false
+    /// The client sent bytes that framed as no request since the last one:
+    /// a response then proves a request the framer could not read.
+    var unreadRequestBytes = false
+    /// Since a gap in the request stream, until the next request line: what
+    /// fails to frame then is the gap's remains, not an unread request.
+    var resyncingAfterGap = false
+    /// Lost-sync reports so far (a gap that lost a message counts as unknown).
+    var lostSyncs = 0
+    /// For the other framer, applied when this one returns: an HTTP/0.9
+    /// request's bare response body starts, or requests stop being HTTP/1.x.
+    var bareBodyAt: Int64?
+    var stopRequests = false
 
-    /// How the next response's body is framed: it depends on the request it answers.
-    func responseRule() -> HTTPFramer.ResponseBodyRule {
-        let method = answered < transactionCount ? methodOf(answered) : nil
-        return { head in
-            guard let status = head.status else { return .none }
-            if status == 101 { return .stop }
-            if method == "CONNECT" && (200..<300).contains(status) { return .stop }
-            if status < 200 || status == 204 || status == 304 || method == "HEAD" { return .none }
-            if head.chunked { return .chunked }
-            if let n = head.contentLength { return .length(n) }
-            return .untilClose
-        }
+    init(opened: Int64) {
+        self.opened = opened
     }
 
     func methodOf(_ index: Int) -> String? {
         index < transactions.count ? transactions[index].method : nil
     }
 
-    mutating func applyRequestEvents() {
-        // Most segments are body bytes and frame no event (removeAll on an
-        // empty array still went through the generic replaceSubrange).
-        guard !events.isEmpty else { return }
-        defer { events.removeAll(keepingCapacity: true) }
-        for event in events {
-            switch event {
-            case let .head(head, start, _, headBytes):
-                unreadRequestBytes = false
-                resyncingAfterGap = false
-                if head.isHTTP09 { responseFramer.expectBareBody(at: start) }
-                transactionCount += 1
-                let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
-                if transactions.count < Self.maximumTransactions {
-                    transactions.append(HTTPTransaction(
-                        method: head.method ?? "", host: head.host, target: head.target ?? "",
-                        targetTruncated: head.targetTruncated, status: nil, requestBytes: headBytes, responseBytes: 0,
-                        requestStart: start, requestEnd: nil, responseStart: nil, responseEnd: nil,
-                        idleBefore: max(0, idle), position: transactionCount, interimResponses: 0,
-                        connectionClose: head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)))
-                }
-            case let .end(at, bodyBytes):
-                if let i = transactions.indices.last, i == transactionCount - 1 {
-                    transactions[i].requestEnd = at
-                    transactions[i].requestBytes += bodyBytes
-                }
-            case .lostSync:
-                if !resyncingAfterGap { unreadRequestBytes = true }
-            case .stopped:
-                break
+    mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int) {
+        if fromClient { requestHead(head, start: start, headBytes: headBytes) } else { responseHead(head, start: start, headBytes: headBytes) }
+    }
+
+    mutating func requestHead(_ head: HTTPMessageHead, start: Int64, headBytes: Int) {
+        unreadRequestBytes = false
+        resyncingAfterGap = false
+        if head.isHTTP09 { bareBodyAt = start }
+        transactionCount += 1
+        let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
+        if transactions.count < HTTPConversation.maximumTransactions {
+            transactions.append(HTTPTransaction(
+                method: head.method ?? "", host: head.host, target: head.target ?? "",
+                targetTruncated: head.targetTruncated, status: nil, requestBytes: headBytes, responseBytes: 0,
+                requestStart: start, requestEnd: nil, responseStart: nil, responseEnd: nil,
+                idleBefore: max(0, idle), position: transactionCount, interimResponses: 0,
+                connectionClose: head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)))
+        }
+    }
+
+    mutating func responseHead(_ head: HTTPMessageHead, start: Int64, headBytes: Int) {
+        if answered >= transactionCount && unreadRequestBytes { addUnreadRequest(at: start) }
+        guard answered < transactionCount, let status = head.status else { return }   // before the first request: not counted
+        if status < 200 && status != 101 {
+            pendingInterim += 1
+            if pendingResponseStart == nil { pendingResponseStart = start }
+            // Its end follows at once (no body); an interim response completes nothing.
+            interimEndPending = true
+            return
+        }
+        if answered < transactions.count {
+            transactions[answered].status = status
+            transactions[answered].responseStart = pendingResponseStart ?? start
+            transactions[answered].interimResponses = pendingInterim
+            if head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive) {
+                transactions[answered].connectionClose = true
             }
         }
+        pendingResponseHeadBytes = headBytes
+        if status == 101 { upgraded = head.upgrade ?? "upgrade" }
+        if methodOf(answered) == "CONNECT" && (200..<300).contains(status) { upgraded = "tunnel" }
     }
 
     /// A request the framer could not read, proven by its response (Zeek logs
@@ -279,7 +306,7 @@ public struct HTTPConversation: Sendable {
     mutating func addUnreadRequest(at time: Int64) {
         unreadRequestBytes = false
         transactionCount += 1
-        if transactions.count < Self.maximumTransactions {
+        if transactions.count < HTTPConversation.maximumTransactions {
             let idle = Double(time - (lastResponseEnd ?? opened)) / 1e9
             transactions.append(HTTPTransaction(
                 method: "-", host: nil, target: "-", targetTruncated: false, status: nil, requestBytes: 0, responseBytes: 0,
@@ -288,54 +315,52 @@ public struct HTTPConversation: Sendable {
         }
     }
 
-    mutating func applyResponseEvents() {
-        guard !events.isEmpty else { return }
-        defer { events.removeAll(keepingCapacity: true) }
-        var i = 0
-        while i < events.count {
-            let event = events[i]
-            i += 1
-            switch event {
-            case let .head(head, start, _, headBytes):
-                if answered >= transactionCount && unreadRequestBytes { addUnreadRequest(at: start) }
-                guard answered < transactionCount, let status = head.status else { continue }   // before the first request: not counted
-                if status < 200 && status != 101 {
-                    pendingInterim += 1
-                    if pendingResponseStart == nil { pendingResponseStart = start }
-                    // Its .end follows; an interim response completes nothing.
-                    if i < events.count, case .end = events[i] { i += 1 }
-                    continue
-                }
-                if answered < transactions.count {
-                    transactions[answered].status = status
-                    transactions[answered].responseStart = pendingResponseStart ?? start
-                    transactions[answered].interimResponses = pendingInterim
-                }
-                pendingResponseHeadBytes = headBytes
-                if answered < transactions.count && (head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)) {
-                    transactions[answered].connectionClose = true
-                }
-                if status == 101 { upgraded = head.upgrade ?? "upgrade" }
-                if methodOf(answered) == "CONNECT" && (200..<300).contains(status) { upgraded = "tunnel" }
-            case let .end(at, bodyBytes):
-                guard answered < transactionCount else { continue }
-                if answered < transactions.count {
-                    transactions[answered].responseEnd = at
-                    transactions[answered].responseBytes = pendingResponseHeadBytes + bodyBytes
-                }
-                responses += 1
-                answered += 1
-                lastResponseEnd = at
-                pendingResponseStart = nil
-                pendingInterim = 0
-            case .lostSync:
-                // The responses lost can no longer be paired in order.
-                answered = transactionCount
-            case .stopped:
-                // Upgraded or tunnelled: nothing more is HTTP/1.x either way.
-                requestFramer.state = .stopped
+    mutating func end(at time: Int64, bodyBytes: Int) {
+        if fromClient {
+            if let i = transactions.indices.last, i == transactionCount - 1 {
+                transactions[i].requestEnd = time
+                transactions[i].requestBytes += bodyBytes
             }
+            return
         }
+        if interimEndPending { interimEndPending = false; return }
+        guard answered < transactionCount else { return }
+        if answered < transactions.count {
+            transactions[answered].responseEnd = time
+            transactions[answered].responseBytes = pendingResponseHeadBytes + bodyBytes
+        }
+        responses += 1
+        answered += 1
+        lastResponseEnd = time
+        pendingResponseStart = nil
+        pendingInterim = 0
+    }
+
+    mutating func lostSync() {
+        lostSyncs += 1
+        if fromClient {
+            if !resyncingAfterGap { unreadRequestBytes = true }
+        } else {
+            // The responses lost can no longer be paired in order.
+            answered = transactionCount
+        }
+    }
+
+    mutating func stopped() {
+        // Upgraded or tunnelled: nothing more is HTTP/1.x either way.
+        if !fromClient { stopRequests = true }
+    }
+
+    /// How the response's body is framed: it depends on the request it answers.
+    func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
+        guard let status = head.status else { return .none }
+        if status == 101 { return .stop }
+        let method = answered < transactionCount ? methodOf(answered) : nil
+        if method == "CONNECT" && (200..<300).contains(status) { return .stop }
+        if status < 200 || status == 204 || status == 304 || method == "HEAD" { return .none }
+        if head.chunked { return .chunked }
+        if let n = head.contentLength { return .length(n) }
+        return .untilClose
     }
 }
 

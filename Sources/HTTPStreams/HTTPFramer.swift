@@ -65,9 +65,21 @@ public struct HTTPFramer: Sendable {
         case none, length(Int), chunked, untilClose, stop
     }
 
-    /// Feeds in-order stream bytes that arrived at `time`.
+    /// Feeds in-order stream bytes that arrived at `time`, collecting what
+    /// they frame as events (the form tests and tools read).
     public mutating func consume(_ bytes: UnsafeRawBufferPointer, at time: Int64, events: inout [HTTPFramerEvent],
                                  responseBody: ResponseBodyRule) {
+        withoutActuallyEscaping(responseBody) { rule in
+            var collector = HTTPFramerEventCollector(events: events, rule: rule)
+            events = []
+            consume(bytes, at: time, sink: &collector)
+            events = collector.events
+        }
+    }
+
+    /// Feeds in-order stream bytes that arrived at `time`, telling `sink` what
+    /// they frame as it is found: the head is lent, not copied into an event.
+    public mutating func consume<Sink: HTTPFramerSink>(_ bytes: UnsafeRawBufferPointer, at time: Int64, sink: inout Sink) {
         var i = 0
         let n = bytes.count
         while i < n {
@@ -78,7 +90,7 @@ public struct HTTPFramer: Sendable {
                 let take = min(remaining, n - i)
                 i += take
                 bodyBytes += take
-                if take == remaining { finishMessage(at: time, events: &events) } else { state = .body(remaining: remaining - take) }
+                if take == remaining { finishMessage(at: time, sink: &sink) } else { state = .body(remaining: remaining - take) }
             case .chunkData(let remaining):
                 let take = min(remaining, n - i)
                 i += take
@@ -112,7 +124,7 @@ public struct HTTPFramer: Sendable {
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<end])
                 if line.count + chunk.count > Self.maximumLineLength {
-                    lostSync(events: &events)
+                    lostSync(sink: &sink)
                     i = end
                     continue
                 }
@@ -127,13 +139,13 @@ public struct HTTPFramer: Sendable {
                     // The whole line is in this segment (the usual case): parsed in
                     // place, not copied into `line` first.
                     let withoutCR = chunk.last == 0x0D ? UnsafeRawBufferPointer(rebasing: chunk.dropLast()) : chunk
-                    handleLine(withoutCR, at: time, events: &events, responseBody: responseBody)
+                    handleLine(withoutCR, at: time, sink: &sink)
                 } else {
                     line.append(contentsOf: chunk)
                     if line.last == 0x0D { line.removeLast() }
                     let whole = line
                     line.removeAll(keepingCapacity: true)
-                    whole.withUnsafeBytes { handleLine($0, at: time, events: &events, responseBody: responseBody) }
+                    whole.withUnsafeBytes { handleLine($0, at: time, sink: &sink) }
                 }
             }
         }
@@ -141,15 +153,23 @@ public struct HTTPFramer: Sendable {
 
     /// Bytes were lost in this direction (a capture gap).
     public mutating func gap(events: inout [HTTPFramerEvent]) {
+        var collector = HTTPFramerEventCollector(events: events, rule: { _ in .none })
+        events = []
+        gap(sink: &collector)
+        events = collector.events
+    }
+
+    /// Bytes were lost in this direction (a capture gap).
+    public mutating func gap<Sink: HTTPFramerSink>(sink: inout Sink) {
         switch state {
         case .untilClose, .stopped:
             return   // a body to the close, or not HTTP: nothing to find
         case .startLine where line.isEmpty:
             state = .resync
             atLineStart = true
-            events.append(.lostSync)
+            sink.lostSync()
         default:
-            lostSync(events: &events)
+            lostSync(sink: &sink)
             // Segments mostly start at message boundaries: the first byte
             // after the gap may begin the next message.
             atLineStart = true
@@ -163,20 +183,27 @@ public struct HTTPFramer: Sendable {
 
     /// The sender closed its side: a body delimited by the close ends here.
     public mutating func close(at time: Int64, events: inout [HTTPFramerEvent]) {
-        if state == .untilClose { finishMessage(at: time, events: &events) }
+        var collector = HTTPFramerEventCollector(events: events, rule: { _ in .none })
+        events = []
+        close(at: time, sink: &collector)
+        events = collector.events
     }
 
-    mutating func lostSync(events: inout [HTTPFramerEvent]) {
+    public mutating func close<Sink: HTTPFramerSink>(at time: Int64, sink: inout Sink) {
+        if state == .untilClose { finishMessage(at: time, sink: &sink) }
+    }
+
+    mutating func lostSync<Sink: HTTPFramerSink>(sink: inout Sink) {
         state = .resync
         atLineStart = false
         line.removeAll(keepingCapacity: true)
         head = HTTPMessageHead()
         bodyBytes = 0
-        events.append(.lostSync)
+        sink.lostSync()
     }
 
-    mutating func finishMessage(at time: Int64, events: inout [HTTPFramerEvent]) {
-        events.append(.end(at: time, bodyBytes: bodyBytes))
+    mutating func finishMessage<Sink: HTTPFramerSink>(at time: Int64, sink: inout Sink) {
+        sink.end(at: time, bodyBytes: bodyBytes)
         bodyBytes = 0
         head = HTTPMessageHead()
         state = .startLine
@@ -185,7 +212,7 @@ public struct HTTPFramer: Sendable {
     // MARK: - Lines
 
     /// One line, without its CR LF (in place in a segment, or gathered in `line`).
-    mutating func handleLine(_ line: UnsafeRawBufferPointer, at time: Int64, events: inout [HTTPFramerEvent], responseBody: ResponseBodyRule) {
+    mutating func handleLine<Sink: HTTPFramerSink>(_ line: UnsafeRawBufferPointer, at time: Int64, sink: inout Sink) {
         switch state {
         case .startLine:
             head = HTTPMessageHead()
@@ -193,32 +220,32 @@ public struct HTTPFramer: Sendable {
                 state = .headers
                 if head.isHTTP09 {
                     // No headers follow a simple request, and nothing after it.
-                    events.append(.head(head, start: messageStart, headEnd: time, headBytes: headBytes))
-                    finishMessage(at: time, events: &events)
+                    sink.head(head, start: messageStart, headEnd: time, headBytes: headBytes)
+                    finishMessage(at: time, sink: &sink)
                     state = .stopped
                 }
             } else {
-                lostSync(events: &events)
+                lostSync(sink: &sink)
                 atLineStart = true
             }
         case .headers:
             if line.isEmpty {
-                events.append(.head(head, start: messageStart, headEnd: time, headBytes: headBytes))
+                sink.head(head, start: messageStart, headEnd: time, headBytes: headBytes)
                 let rule: BodyRule
                 if role == .requests {
                     rule = head.chunked ? .chunked : (head.contentLength.map { .length($0) } ?? .none)
                 } else {
-                    rule = responseBody(head)
+                    rule = sink.responseBody(head)
                 }
                 switch rule {
-                case .none: finishMessage(at: time, events: &events)
-                case .length(let n): if n == 0 { finishMessage(at: time, events: &events) } else { state = .body(remaining: n) }
+                case .none: finishMessage(at: time, sink: &sink)
+                case .length(let n): if n == 0 { finishMessage(at: time, sink: &sink) } else { state = .body(remaining: n) }
                 case .chunked: state = .chunkSize
                 case .untilClose: state = .untilClose
                 case .stop:
-                    finishMessage(at: time, events: &events)
+                    finishMessage(at: time, sink: &sink)
                     state = .stopped
-                    events.append(.stopped)
+                    sink.stopped()
                 }
             } else {
                 parseHeader(line)
@@ -233,7 +260,7 @@ public struct HTTPFramer: Sendable {
                 if digits > 15 { break }
             }
             if digits == 0 || size < 0 {
-                lostSync(events: &events)
+                lostSync(sink: &sink)
             } else if size == 0 {
                 state = .trailers
             } else {
@@ -242,7 +269,7 @@ public struct HTTPFramer: Sendable {
         case .chunkDataEnd:
             state = .chunkSize      // the CRLF after a chunk's data
         case .trailers:
-            if line.isEmpty { finishMessage(at: time, events: &events) }
+            if line.isEmpty { finishMessage(at: time, sink: &sink) }
         default:
             break
         }

@@ -33,3 +33,29 @@ public enum HTTPFramerEvent: Sendable, Equatable {
     /// The stream stopped being HTTP/1.x after this message (101, CONNECT).
     case stopped
 }
+
+/// What a framer tells its reader, as it frames: each message's head (lent
+/// for the call), each message's end, lost sync, and the end of HTTP/1.x.
+/// A response's body rule comes from the reader, which knows the request.
+public protocol HTTPFramerSink {
+    mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int)
+    mutating func end(at time: Int64, bodyBytes: Int)
+    mutating func lostSync()
+    mutating func stopped()
+    /// How a response with this head frames its body (not asked for requests).
+    mutating func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule
+}
+
+/// Collects a framer's report as events, with a closure for response bodies.
+struct HTTPFramerEventCollector: HTTPFramerSink {
+    var events: [HTTPFramerEvent]
+    let rule: HTTPFramer.ResponseBodyRule
+
+    mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int) {
+        events.append(.head(head, start: start, headEnd: headEnd, headBytes: headBytes))
+    }
+    mutating func end(at time: Int64, bodyBytes: Int) { events.append(.end(at: time, bodyBytes: bodyBytes)) }
+    mutating func lostSync() { events.append(.lostSync) }
+    mutating func stopped() { events.append(.stopped) }
+    func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule { rule(head) }
+}
