@@ -215,8 +215,10 @@ public struct PoolAnalyzer: Sendable {
         // Stable, as before: events with the same key keep the order they were added in.
         events.sort { $0.key < $1.key }
         var open = 0, active = 0, idle = 0, peakOpen = 0, peakActive = 0, peakIdle = 0, timesAtPeakIdle = 0
-        var timeline: [TimelinePoint] = []
-        timeline.reserveCapacity(events.count)
+        // One point per distinct time (the last state at that time), written
+        // in place: appending and taking back per event was a tenth of the reports.
+        var timeline = [TimelinePoint](repeating: TimelinePoint(time: 0, open: 0, active: 0, idle: 0), count: events.count)
+        var points = 0
         for e in events {
             let delta = Int(e.delta)
             switch e.kind {
@@ -224,13 +226,15 @@ public struct PoolAnalyzer: Sendable {
             case 1: active += delta
             default: idle += delta
             }
-            peakOpen = max(peakOpen, open)
-            peakActive = max(peakActive, active)
+            if open > peakOpen { peakOpen = open }
+            if active > peakActive { peakActive = active }
             let idleStart = e.kind == 2 && delta > 0
             if idle > peakIdle { peakIdle = idle; timesAtPeakIdle = 1 } else if idle == peakIdle && idleStart && idle > 0 { timesAtPeakIdle += 1 }
-            if let last = timeline.last, last.time == e.time { timeline.removeLast() }
-            timeline.append(TimelinePoint(time: e.time, open: open, active: active, idle: idle))
+            let time = e.time
+            if points == 0 || timeline[points - 1].time != time { points += 1 }
+            timeline[points - 1] = TimelinePoint(time: time, open: open, active: active, idle: idle)
         }
+        timeline.removeLast(timeline.count - points)
         if timeline.count > 200 {
             let stride = (timeline.count + 199) / 200
             timeline = Swift.stride(from: 0, to: timeline.count, by: stride).map { i in
@@ -248,19 +252,25 @@ public struct PoolAnalyzer: Sendable {
         // closing connection's own interval is not a kept one: it is a cap closure).
         let capWhileOthersIdle = capClosures.filter { keptIdle(at: $0.at) > 0 }
 
-        // TIME_WAIT held toward this server, by side.
-        func peakTimeWait(_ holders: Set<TimeWaitHolder>) -> Int {
-            var tw: [(Int64, Int)] = []
-            for c in members where c.timeWaitHolder.map(holders.contains) == true && c.timeWaitEnd > c.timeWaitStart {
-                tw.append((c.timeWaitStart, 1)); tw.append((c.timeWaitEnd, -1))
+        // TIME_WAIT held toward this server, by side: window starts and ends
+        // as one sorted key each (time doubled, +1 for a start: an end at the
+        // same instant comes first).
+        func peakTimeWait(client: Bool) -> Int {
+            var tw: [Int64] = []
+            for c in members where c.timeWaitEnd > c.timeWaitStart {
+                guard let holder = c.timeWaitHolder, holder == .both || (holder == .client) == client else { continue }
+                tw.append(c.timeWaitStart &* 2 &+ 1); tw.append(c.timeWaitEnd &* 2)
             }
-            tw.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+            tw.sort()
             var n = 0, peak = 0
-            for (_, d) in tw { n += d; peak = max(peak, n) }
+            for key in tw {
+                n += key & 1 == 1 ? 1 : -1
+                if n > peak { peak = n }
+            }
             return peak
         }
-        let peakTWClient = peakTimeWait([.client, .both])
-        let peakTWServer = peakTimeWait([.server, .both])
+        let peakTWClient = peakTimeWait(client: true)
+        let peakTWServer = peakTimeWait(client: false)
 
         let first = members.map(\.start).min() ?? 0
         let last = members.map { $0.closeAt ?? captureEnd }.max() ?? first
@@ -367,10 +377,15 @@ public struct PoolAnalyzer: Sendable {
     /// Requests started in each second of the pool's life: [(second start, count)].
     static func perSecond(_ times: [Int64]) -> [(time: Int64, count: Int)] {
         guard let first = times.min() else { return [] }
-        var buckets: [Int64: Int] = [:]
-        for t in times { buckets[(t - first) / 1_000_000_000, default: 0] += 1 }
-        let last = buckets.keys.max() ?? 0
-        return (0...last).prefix(3600).map { (first + $0 * 1_000_000_000, buckets[$0] ?? 0) }
+        // The first hour's seconds, in an array (a dictionary of them was a
+        // tenth of the reports); later requests are left out.
+        let last = min(((times.max() ?? first) - first) / 1_000_000_000, 3599)
+        var buckets = [Int](repeating: 0, count: Int(last) + 1)
+        for t in times {
+            let second = (t - first) / 1_000_000_000
+            if second <= last { buckets[Int(second)] += 1 }
+        }
+        return buckets.enumerated().map { (first + Int64($0.offset) * 1_000_000_000, $0.element) }
     }
 
     // MARK: - Inference
