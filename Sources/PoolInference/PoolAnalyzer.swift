@@ -48,25 +48,29 @@ public struct PoolAnalyzer: Sendable {
     }
 
     /// What is kept of a finished connection until the end (one per connection:
-    /// 56 bytes, where plain optionals took 80).
+    /// 64 bytes, where plain optionals took 80). Its exchanges are a range of
+    /// its pool's one array: an array per connection was a heap block (and
+    /// reference counting on every copy of a member) for each of them.
     struct Member: Sendable {
         var id: Int
         var start: Int64
         private var closeAtOrMin: Int64
-        var exchanges: [Exchange]
+        var firstExchange: Int
         var timeWaitStart: Int64
         var timeWaitEnd: Int64
         private var requestsOrMinus1: Int32
+        var exchangeCount: Int32
         private var closer: Int8          // -1 none, 0 server, 1 client
         var closeIsReset: Bool
         private var holder: Int8          // -1 none, else TimeWaitHolder's index
 
         init(id: Int, start: Int64, closeAt: Int64?, closedByClient: Bool?, closeIsReset: Bool, requests: Int?,
-             exchanges: [Exchange], timeWaitHolder: TimeWaitHolder?, timeWaitStart: Int64, timeWaitEnd: Int64) {
+             firstExchange: Int, exchangeCount: Int, timeWaitHolder: TimeWaitHolder?, timeWaitStart: Int64, timeWaitEnd: Int64) {
             self.id = id
             self.start = start
             closeAtOrMin = closeAt ?? .min
-            self.exchanges = exchanges
+            self.firstExchange = firstExchange
+            self.exchangeCount = Int32(exchangeCount)
             self.timeWaitStart = timeWaitStart
             self.timeWaitEnd = timeWaitEnd
             requestsOrMinus1 = requests.map { Int32(clamping: $0) } ?? -1
@@ -82,11 +86,17 @@ public struct PoolAnalyzer: Sendable {
         var closedByClient: Bool? { closer < 0 ? nil : closer == 1 }
         var requests: Int? { requestsOrMinus1 < 0 ? nil : Int(requestsOrMinus1) }
         var timeWaitHolder: TimeWaitHolder? { holder < 0 ? nil : Self.holders[Int(holder)] }
+        var exchangeRange: Range<Int> { firstExchange..<firstExchange + Int(exchangeCount) }
+    }
+
+    /// One pool's connections, and all their exchanges in one array.
+    struct Pool: Sendable {
+        var members: [Member] = []
+        var exchanges: [Exchange] = []
     }
 
     public let settings: PoolSettings
-    var pools: [Key: [Member]] = [:]
-    var order: [Key] = []
+    var pools: [Key: Pool] = [:]
 
     public init(settings: PoolSettings = PoolSettings()) {
         self.settings = settings
@@ -96,17 +106,25 @@ public struct PoolAnalyzer: Sendable {
     public mutating func add(_ r: ConnectionRecord) {
         let name = r.http.tls?.serverName ?? r.http.transactions.first?.host
         let key = Key(client: r.client.address, server: r.server, name: name)
-        if pools[key] == nil { order.append(key) }
         let tw = r.timeWait
-        pools[key, default: []].append(Member(
-            id: r.id, start: r.start.nanoseconds, closeAt: r.close.at?.nanoseconds,
-            closedByClient: r.close.initiator.map { $0 == .client },
-            closeIsReset: r.close.kind == .rst,
-            requests: r.http.requests,
-            exchanges: r.http.transactions.map { Exchange(start: $0.requestStart, end: $0.responseEnd, connectionClose: $0.connectionClose) },
-            timeWaitHolder: tw?.holder, timeWaitStart: tw?.start.nanoseconds ?? 0,
-            timeWaitEnd: min(tw?.end.nanoseconds ?? 0, tw?.reusedAt?.nanoseconds ?? .max)))
+        // One lookup, the pool changed in place.
+        modifying(&pools[key, default: Pool()]) { pool in
+            pool.members.append(Member(
+                id: r.id, start: r.start.nanoseconds, closeAt: r.close.at?.nanoseconds,
+                closedByClient: r.close.initiator.map { $0 == .client },
+                closeIsReset: r.close.kind == .rst,
+                requests: r.http.requests,
+                firstExchange: pool.exchanges.count, exchangeCount: r.http.transactions.count,
+                timeWaitHolder: tw?.holder, timeWaitStart: tw?.start.nanoseconds ?? 0,
+                timeWaitEnd: min(tw?.end.nanoseconds ?? 0, tw?.reusedAt?.nanoseconds ?? .max)))
+            for t in r.http.transactions {
+                pool.exchanges.append(Exchange(start: t.requestStart, end: t.responseEnd, connectionClose: t.connectionClose))
+            }
+        }
     }
+
+    @inline(__always)
+    private func modifying<T>(_ value: inout T, _ change: (inout T) -> Void) { change(&value) }
 
     /// Every pool, in the order their first connection was seen (lowest id).
     /// `threads` > 1 computes pools side by side (each pool's report depends on
@@ -126,18 +144,32 @@ public struct PoolAnalyzer: Sendable {
                                renumber: (@Sendable (Int) -> Int)? = nil) -> [PoolReport] {
         var firstID: [Key: Int] = [:]
         for shard in shards {
-            for (key, members) in shard.pools {
-                let least = members.lazy.map(\.id).min() ?? .max
+            for (key, pool) in shard.pools {
+                let least = pool.members.lazy.map(\.id).min() ?? .max
                 firstID[key] = min(firstID[key] ?? .max, least)
             }
         }
         let keys = firstID.sorted { $0.value < $1.value }.map(\.key)
         let settings = shards.first?.settings ?? PoolSettings()
         @Sendable func report(_ i: Int) -> PoolReport {
-            var members = shards.count == 1 ? shards[0].pools[keys[i]]! : shards.flatMap { $0.pools[keys[i]] ?? [] }
-            if let renumber { for m in members.indices { members[m].id = renumber(members[m].id) } }
-            if !isSortedByID(members) { members.sort { $0.id < $1.id } }
-            return PoolAnalyzer(settings: settings).report(keys[i], members, captureEnd: captureEnd)
+            var pool: Pool
+            if shards.count == 1 {
+                pool = shards[0].pools[keys[i]]!
+            } else {
+                pool = Pool()
+                for shard in shards {
+                    guard let part = shard.pools[keys[i]] else { continue }
+                    let offset = pool.exchanges.count
+                    pool.exchanges += part.exchanges
+                    for var m in part.members {
+                        m.firstExchange += offset
+                        pool.members.append(m)
+                    }
+                }
+            }
+            if let renumber { for m in pool.members.indices { pool.members[m].id = renumber(pool.members[m].id) } }
+            if !isSortedByID(pool.members) { pool.members.sort { $0.id < $1.id } }
+            return PoolAnalyzer(settings: settings).report(keys[i], pool.members, pool.exchanges, captureEnd: captureEnd)
         }
         guard threads > 1, keys.count > 1 else { return keys.indices.map(report) }
         var results = [PoolReport?](repeating: nil, count: keys.count)
@@ -158,7 +190,8 @@ public struct PoolAnalyzer: Sendable {
 
     // MARK: - One pool
 
-    func report(_ key: Key, _ members: [Member], captureEnd: Int64) -> PoolReport {
+    func report(_ key: Key, _ members: [Member], _ allExchanges: [Exchange], captureEnd: Int64) -> PoolReport {
+        @inline(__always) func exchanges(_ c: Member) -> ArraySlice<Exchange> { allExchanges[c.exchangeRange] }
         let grace = Int64(settings.closeAfterResponseGrace * 1e9)
         // One sort key per event: the time doubled, plus 1 for a start, so
         // that ends sort before starts at the same instant (a tuple comparator
@@ -175,7 +208,7 @@ public struct PoolAnalyzer: Sendable {
             var time: Int64 { key >> 1 }
         }
         var events: [Event] = []
-        events.reserveCapacity(members.reduce(0) { $0 + 2 + 4 * $1.exchanges.count })
+        events.reserveCapacity(members.reduce(0) { $0 + 2 + 4 * Int($1.exchangeCount) })
         var idleIntervals: [(member: Int, start: Int64, end: Int64, endedBy: IdleEnd)] = []
         var capClosures: [(member: Int, at: Int64)] = []
         var visibleRequests = 0, visibleConnections = 0, single = 0
@@ -188,14 +221,15 @@ public struct PoolAnalyzer: Sendable {
                 visibleConnections += 1
                 if n == 1 { single += 1 }
             }
-            for (i, x) in c.exchanges.enumerated() {
+            let xs = exchanges(c)
+            for (i, x) in xs.enumerated() {
                 let responseEnd = min(x.end ?? end, end)
                 events.append(Event(x.start, 1, 1))
                 events.append(Event(max(responseEnd, x.start), 1, -1))
                 guard let done = x.end, done <= end else { continue }
                 // Idle from the response to the next request, or to the close.
-                if i + 1 < c.exchanges.count {
-                    idleIntervals.append((m, done, max(done, c.exchanges[i + 1].start), .reuse))
+                if i + 1 < xs.count {
+                    idleIntervals.append((m, done, max(done, xs[xs.startIndex + i + 1].start), .reuse))
                 } else if c.closeAt != nil {
                     let byClient = c.closedByClient == true
                     if byClient && end - done <= grace && !c.closeIsReset {
@@ -280,10 +314,10 @@ public struct PoolAnalyzer: Sendable {
         // Gathered in one array each, not flatMap over per-member maps (an
         // array allocated and freed per member, three times over).
         var requestTimes: [Int64] = [], busyEnds: [Int64] = []
-        requestTimes.reserveCapacity(members.reduce(0) { $0 + $1.exchanges.count })
+        requestTimes.reserveCapacity(allExchanges.count)
         busyEnds.reserveCapacity(requestTimes.capacity)
         for c in members {
-            for x in c.exchanges {
+            for x in exchanges(c) {
                 requestTimes.append(x.start)
                 busyEnds.append(x.end ?? (c.closeAt ?? captureEnd))
             }
@@ -339,9 +373,10 @@ public struct PoolAnalyzer: Sendable {
         busyEnds.sort()
         var queuedHandoffs = 0
         for c in members {
-            for i in c.exchanges.indices.dropFirst() {
-                guard let previous = c.exchanges[i - 1].end, c.exchanges[i].start - previous < 2_000_000 else { continue }
-                let t = c.exchanges[i].start
+            let xs = exchanges(c)
+            for i in xs.indices.dropFirst() {
+                guard let previous = xs[i - 1].end, xs[i].start - previous < 2_000_000 else { continue }
+                let t = xs[i].start
                 // Others open and busy at t: this connection (open, and its new request starting at t) left out.
                 let openOthers = Self.count(openStarts, atMost: t) - Self.count(openEnds, atMost: t) - 1
                 let busyOthers = Self.count(busyStarts, atMost: t) - Self.count(busyEnds, atMost: t) - 1
@@ -357,7 +392,7 @@ public struct PoolAnalyzer: Sendable {
                 evidence: "never more than \(report.peakOpen) connections; \(queuedHandoffs) requests went out the moment a response ended while all the others were busy")
         }
         report.requestsPerSecondTimeline = Self.perSecond(requestTimes)
-        report.findings = findings(report, members, capClosures: capWhileOthersIdle.map { members[$0.member].id },
+        report.findings = findings(report, members, allExchanges, capClosures: capWhileOthersIdle.map { members[$0.member].id },
                                    openedBesideIdle: openedBesideIdle)
         return report
     }
@@ -439,14 +474,14 @@ public struct PoolAnalyzer: Sendable {
 
     // MARK: - Findings
 
-    func findings(_ r: PoolReport, _ members: [Member], capClosures: [Int], openedBesideIdle: [Int]) -> [Finding] {
+    func findings(_ r: PoolReport, _ members: [Member], _ allExchanges: [Exchange], capClosures: [Int], openedBesideIdle: [Int]) -> [Finding] {
         var out: [Finding] = []
         let visible = members.filter { $0.requests != nil && ($0.requests ?? 0) > 0 }
         let allSingle = visible.count >= 3 && visible.allSatisfy { $0.requests == 1 } && visible.count == members.count
         let ids = visible.map(\.id)
         if allSingle {
-            let saidClose = visible.filter { $0.exchanges.contains(where: \.connectionClose) }.count
-            let resetEarly = visible.filter { $0.closedByClient == true && $0.closeIsReset && $0.exchanges.first?.end == nil }.count
+            let saidClose = visible.filter { allExchanges[$0.exchangeRange].contains(where: \.connectionClose) }.count
+            let resetEarly = visible.filter { $0.closedByClient == true && $0.closeIsReset && allExchanges[$0.exchangeRange].first?.end == nil }.count
             if saidClose * 2 > visible.count {
                 out.append(Finding(
                     code: "no-reuse", severity: "warning",

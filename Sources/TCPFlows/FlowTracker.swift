@@ -237,16 +237,16 @@ public struct FlowTracker {
         var connection = table.remove(slot: slot)
         let record = connection.finish(timeWaitSeconds: settings.timeWaitSeconds,
                                        captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
-        emit(record, runningAtEnd: record.timeWait.map { $0.end.nanoseconds > now } ?? false)
+        // What the tombstone needs, read before the record is handed on (moved, not copied).
+        let (id, key, timeWaitEnd) = (record.id, FlowKey(record.client, record.server), record.timeWait?.end.nanoseconds)
+        emit(record, runningAtEnd: timeWaitEnd.map { $0 > now } ?? false)
         guard connection.isClosed else { return }
         // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
-        let timeWaitEnd = record.timeWait?.end.nanoseconds ?? .min
-        let expiry = record.timeWait != nil ? timeWaitEnd : connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9)
-        let key = FlowKey(record.client, record.server)
+        let expiry = timeWaitEnd ?? connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9)
         if let old = closed.slot(for: key) { closed.remove(slot: old) }
-        let slot = closed.insert(Tombstone(id: record.id, timeWaitEnd: timeWaitEnd, expiry: expiry), for: key)
-        closedQueue.append((expiry, record.id, slot))
+        let slot = closed.insert(Tombstone(id: id, timeWaitEnd: timeWaitEnd ?? .min, expiry: expiry), for: key)
+        closedQueue.append((expiry, id, slot))
     }
 
     /// Whether a queued entry's slot still holds its tombstone (not freed,
@@ -255,8 +255,7 @@ public struct FlowTracker {
         closed.holds(slot: slot) && closed[slot: slot].id == id
     }
 
-    private mutating func emit(_ record: ConnectionRecord, runningAtEnd: Bool) {
-        var record = record
+    private mutating func emit(_ record: consuming ConnectionRecord, runningAtEnd: Bool) {
         if record.timeWait != nil { record.timeWait!.runningAtCaptureEnd = runningAtEnd }
         timeWaitLedger.add(record)
         finished.append(record)
@@ -311,14 +310,9 @@ public struct TimeWaitLedger: Sendable {
 
     mutating func add(_ record: ConnectionRecord) {
         guard let tw = record.timeWait else { return }
-        let end = min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max)
-        let hosts: [IPAddress]
-        switch tw.holder {
-        case .client: hosts = [record.client.address]
-        case .server: hosts = [record.server.address]
-        case .both: hosts = [record.client.address, record.server.address]
-        }
-        for host in hosts { windows[host, default: []].append((record.id, tw.start.nanoseconds, end)) }
+        let window = (id: record.id, start: tw.start.nanoseconds, end: min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max))
+        if tw.holder != .server { windows[record.client.address, default: []].append(window) }
+        if tw.holder != .client { windows[record.server.address, default: []].append(window) }
     }
 
     mutating func noteReuse(id: Int, at time: CaptureTime) {
