@@ -15,8 +15,11 @@ public final class OfflineCapture: PacketSource {
     /// release each time, released in `dropReader()`.
     private var reader: Unmanaged<SavefileReader>?
 
-    /// Opens `path`, optionally installing a BPF filter.
-    public init(path: String, filter: String? = nil, sourceIndex: Int = 0) throws(CaptureError) {
+    /// Opens `path`, optionally installing a BPF filter. Readers of the same
+    /// file on other threads may share its `chunks` (each with its own
+    /// `reader` number): then the file is read from disk once for all of them.
+    public init(path: String, filter: String? = nil, sourceIndex: Int = 0,
+                chunks: SavefileChunks? = nil, reader readerNumber: Int = 0) throws(CaptureError) {
         let handle: PcapHandle
         switch Libpcap.openOffline(path) {
         case .success(let h): handle = h
@@ -32,7 +35,11 @@ public final class OfflineCapture: PacketSource {
         linkType = Libpcap.datalink(handle)
         snapshotLength = Libpcap.snapshotLength(handle)
         if filter?.isEmpty ?? true, path != "-" {
-            reader = SavefileReader(path: path).map { Unmanaged.passRetained($0) }
+            if let chunks {
+                reader = Unmanaged.passRetained(SavefileReader(chunks, reader: readerNumber))
+            } else {
+                reader = SavefileReader(path: path).map { Unmanaged.passRetained($0) }
+            }
         }
     }
 

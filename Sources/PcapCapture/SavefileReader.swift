@@ -6,8 +6,10 @@ import Musl
 import Darwin
 #endif
 
-/// Reads the records of a classic pcap savefile (format 2.4) with large
-/// `read(2)` calls into one buffer, and hands out each record's bytes in place.
+/// A classic pcap savefile (format 2.4) read in 1 MB chunks, once, for one
+/// or more readers: the shards of a sharded analysis all read every packet,
+/// and each chunk is read from the file (a kernel copy) once for all of them
+/// rather than once per shard.
 ///
 /// Why not libpcap for this case: `pcap_next_ex` on a savefile goes through
 /// stdio (4 KB reads, then a copy of each record into libpcap's buffer). On
@@ -17,41 +19,52 @@ import Darwin
 /// reading of the common format is ours, and libpcap stays for the rest:
 ///
 /// the file is first opened with libpcap, which validates the header and
-/// names the link type; anything this reader is not sure of (a cut record, a
-/// length beyond the snapshot length) stops it at that record's offset, and
-/// the capture goes on from there through libpcap, so faults read exactly as
-/// libpcap words them. pcapng, standard input, BPF filters and live capture
-/// stay on libpcap.
-public final class SavefileReader {
+/// names the link type; anything a reader is not sure of (a cut record, a
+/// length beyond the snapshot length, a read error) stops it at that record's
+/// offset, and the capture goes on from there through libpcap, so faults read
+/// exactly as libpcap words them. pcapng, standard input, BPF filters and live
+/// capture stay on libpcap.
+///
+/// Chunks live in a ring of slots. A slot is refilled with a later chunk once
+/// every reader has moved past the chunk it holds, so a reader ahead waits for
+/// the others at most a ring's length ahead, and memory stays a few chunks.
+/// Readers take the same records in the same order, so the one behind never
+/// waits for the one ahead.
+public final class SavefileChunks: @unchecked Sendable {
     private let fd: Int32
-    private let buffer: UnsafeMutableRawPointer
-    private let capacity: Int
-    /// Valid bytes in the buffer, and where the next record starts in it.
-    private var filled = 0
-    private var position = 0
-    /// File offset of the buffer's first byte.
-    private var bufferOffset: Int
-    private var endOfFile = false
-    private var readFailed = false
-    private let swapped: Bool
-    private let timestampScale: Int64
-    private let snapshotLength: UInt32
+    let swapped: Bool
+    let timestampScale: Int64
+    let snapshotLength: UInt32
+    let chunkSize: Int
+    private let slotCount: Int
+    private let buffers: UnsafeMutableRawPointer
+    /// Per slot: the chunk it holds (-1: none), its length, whether it is the
+    /// file's last (short) one, whether its read failed, whether it is being read.
+    private var held: [Int]
+    private var lengths: [Int]
+    private var isLast: [Bool]
+    private var failed: [Bool]
+    private var loading: [Bool]
+    /// Per reader: the chunk it reads now (Int.max once it stopped reading).
+    private var cursors: [Int]
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private let changed: UnsafeMutablePointer<pthread_cond_t>
 
     static let fileHeaderLength = 24
     static let recordHeaderLength = 16
-    /// 1 MB: large enough that reads are few, small enough to stay in cache
-    /// (16 MB reads were slower than 1 or 4 MB).
-    public static let defaultCapacity = 1 << 20
+    /// 1 MB: reads are few; 16 MB reads were slower than 1 or 4 MB.
+    public static let defaultChunkSize = 1 << 20
 
-    /// Opens `path` if it is a regular file in classic pcap format 2.4 with a
-    /// snapshot length libpcap accepts; nil otherwise (libpcap reads it then).
-    public init?(path: String, capacity: Int = SavefileReader.defaultCapacity) {
+    /// Opens `path` for `readers` readers if it is a regular file in classic
+    /// pcap format 2.4 with a snapshot length libpcap accepts; nil otherwise
+    /// (libpcap reads it then).
+    public init?(path: String, readers: Int = 1, chunkSize: Int = SavefileChunks.defaultChunkSize) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         var info = stat()
         var header = [UInt8](repeating: 0, count: Self.fileHeaderLength)
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
-              read(fd, &header, Self.fileHeaderLength) == Self.fileHeaderLength else {
+        guard readers >= 1, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              pread(fd, &header, Self.fileHeaderLength, 0) == Self.fileHeaderLength else {
             close(fd)
             return nil
         }
@@ -71,79 +84,240 @@ public final class SavefileReader {
         let snap = UInt32(header[16]) | UInt32(header[17]) << 8 | UInt32(header[18]) << 16 | UInt32(header[19]) << 24
         let snapshotLength = swapped ? snap.byteSwapped : snap
         // Other versions (2.3 swapped the length fields in some writers) and odd
-        // snapshot lengths are left to libpcap, which knows those cases.
+        // snapshot lengths are left to libpcap, which knows those cases. A
+        // record fits in the chunk after the one it starts in.
         guard field16(4) == 2, field16(6) == 4, snapshotLength > 0, snapshotLength <= 262_144,
-              Int(snapshotLength) + Self.recordHeaderLength <= capacity else {
+              Int(snapshotLength) + Self.recordHeaderLength <= chunkSize else {
             close(fd)
             return nil
         }
         self.fd = fd
-        self.capacity = capacity
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        bufferOffset = Self.fileHeaderLength
         self.swapped = swapped
         timestampScale = nanosecond ? 1 : 1000
         self.snapshotLength = snapshotLength
+        self.chunkSize = chunkSize
+        // One reader needs one slot; several get slack so the first can read on.
+        slotCount = readers == 1 ? 1 : readers + 2
+        buffers = UnsafeMutableRawPointer.allocate(byteCount: slotCount * chunkSize, alignment: 64)
+        held = Array(repeating: -1, count: slotCount)
+        lengths = Array(repeating: 0, count: slotCount)
+        isLast = Array(repeating: false, count: slotCount)
+        failed = Array(repeating: false, count: slotCount)
+        loading = Array(repeating: false, count: slotCount)
+        cursors = Array(repeating: Int.max, count: readers)
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
+        changed = .allocate(capacity: 1)
+        changed.initialize(to: pthread_cond_t())
+        pthread_cond_init(changed, nil)
     }
 
     deinit {
         close(fd)
-        buffer.deallocate()
+        buffers.deallocate()
+        pthread_mutex_destroy(lock)
+        pthread_cond_destroy(changed)
+        lock.deallocate()
+        changed.deallocate()
+    }
+
+    /// File offset of chunk `k`'s first byte.
+    func offset(ofChunk k: Int) -> Int { Self.fileHeaderLength + k * chunkSize }
+
+    /// Reader `reader` starts: until it stops, no chunk from the first on is dropped before it has read it.
+    func attach(_ reader: Int) {
+        pthread_mutex_lock(lock)
+        cursors[reader] = 0
+        pthread_mutex_unlock(lock)
+    }
+
+    /// Reader `reader` reads no more: the others need not wait for it.
+    func detach(_ reader: Int) {
+        pthread_mutex_lock(lock)
+        cursors[reader] = .max
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+    }
+
+    /// Chunk `k` for `reader`, which thereby lets go of the chunks before it:
+    /// its bytes, its length, whether it is the last and whether its read failed.
+    func chunk(_ k: Int, for reader: Int) -> (bytes: UnsafeRawPointer, length: Int, isLast: Bool, failed: Bool) {
+        let slot = k % slotCount
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        cursors[reader] = k
+        pthread_cond_broadcast(changed)
+        while held[slot] != k {
+            // The slot's chunk (an earlier one) may go once every reader is past it.
+            if !loading[slot] && (cursors.min() ?? .max) > held[slot] {
+                loading[slot] = true
+                pthread_mutex_unlock(lock)
+                let (length, readFailed) = read(into: buffers + slot * chunkSize, at: offset(ofChunk: k))
+                pthread_mutex_lock(lock)
+                held[slot] = k
+                lengths[slot] = length
+                isLast[slot] = length < chunkSize
+                failed[slot] = readFailed
+                loading[slot] = false
+                pthread_cond_broadcast(changed)
+            } else {
+                pthread_cond_wait(changed, lock)
+            }
+        }
+        return (UnsafeRawPointer(buffers + slot * chunkSize), lengths[slot], isLast[slot], failed[slot])
+    }
+
+    /// Fills a chunk from `offset`: short only at the end of the file or on an error.
+    private func read(into buffer: UnsafeMutableRawPointer, at offset: Int) -> (length: Int, failed: Bool) {
+        var filled = 0
+        while filled < chunkSize {
+            let n = pread(fd, buffer + filled, chunkSize - filled, off_t(offset + filled))
+            if n > 0 { filled += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            return (filled, n < 0)
+        }
+        return (filled, false)
+    }
+}
+
+/// One reader's records of a savefile, handed out in place in the shared
+/// chunks (a record that runs into the next chunk is put together in a small
+/// buffer of its own).
+public final class SavefileReader {
+    private let chunks: SavefileChunks
+    private let reader: Int
+    /// The chunk being read: its number, bytes, length, and where the next record starts in it.
+    private var chunkNumber = 0
+    private var bytes: UnsafeRawPointer?
+    private var length = 0
+    private var position = 0
+    private var lastChunk = false
+    private var readFailed = false
+    /// A record that spans two chunks, copied whole.
+    private let spanning: UnsafeMutableRawPointer
+    private var stoppedAt: Int?
+    private var endedCleanly = false
+    private let swapped: Bool
+    private let timestampScale: Int64
+    private let snapshotLength: UInt32
+
+    /// Reader number `reader` (below the `readers` the chunks were opened for).
+    public init(_ chunks: SavefileChunks, reader: Int = 0) {
+        self.chunks = chunks
+        self.reader = reader
+        swapped = chunks.swapped
+        timestampScale = chunks.timestampScale
+        snapshotLength = chunks.snapshotLength
+        spanning = .allocate(byteCount: Int(snapshotLength) + SavefileChunks.recordHeaderLength, alignment: 16)
+        chunks.attach(reader)
+    }
+
+    /// Opens `path` for a reader of its own; nil when it is not a savefile this reads.
+    public convenience init?(path: String) {
+        guard let chunks = SavefileChunks(path: path) else { return nil }
+        self.init(chunks)
+    }
+
+    deinit {
+        chunks.detach(reader)
+        spanning.deallocate()
     }
 
     /// File offset of the next record.
-    public var offset: Int { bufferOffset + position }
+    public var offset: Int { stoppedAt ?? chunks.offset(ofChunk: chunkNumber) + position }
 
     /// True when `next()` returned nil because the file ended cleanly; false
     /// when it stopped at a record it leaves to libpcap (at `offset`).
-    public var atEnd: Bool { endOfFile && !readFailed && position == filled }
+    public var atEnd: Bool { endedCleanly }
 
     @inline(__always)
-    private func word(_ at: Int) -> UInt32 {
-        let v = UnsafeRawPointer(buffer).loadUnaligned(fromByteOffset: at, as: UInt32.self)
+    private func word(_ base: UnsafeRawPointer, _ at: Int) -> UInt32 {
+        let v = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
         return swapped ? v.byteSwapped : v
+    }
+
+    @inline(__always)
+    private func record(_ base: UnsafeRawPointer, _ header: Int, captured: Int) -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer) {
+        let seconds = Int64(word(base, header))
+        let fraction = Int64(word(base, header &+ 4))
+        return (seconds &* 1_000_000_000 &+ fraction &* timestampScale, Int(word(base, header &+ 12)),
+                UnsafeRawBufferPointer(start: base + header + SavefileChunks.recordHeaderLength, count: captured))
     }
 
     /// The next record (timestamp in ns, wire length, bytes valid until the
     /// next call), or nil at the end of the file or at a record left to libpcap.
     @inline(__always)
     public func next() -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)? {
-        while true {
-            let available = filled &- position
-            if available >= Self.recordHeaderLength {
-                let captured = word(position &+ 8)
-                guard captured <= snapshotLength else { return nil }
-                if available &- Self.recordHeaderLength >= Int(captured) {
+        if let base = bytes {
+            let available = length &- position
+            if available >= SavefileChunks.recordHeaderLength {
+                let captured = word(base, position &+ 8)
+                if captured <= snapshotLength && available &- SavefileChunks.recordHeaderLength >= Int(captured) {
                     let header = position
-                    position = header &+ Self.recordHeaderLength &+ Int(captured)
-                    let seconds = Int64(word(header))
-                    let fraction = Int64(word(header &+ 4))
-                    return (seconds &* 1_000_000_000 &+ fraction &* timestampScale, Int(word(header &+ 12)),
-                            UnsafeRawBufferPointer(start: buffer + header + Self.recordHeaderLength, count: Int(captured)))
+                    position = header &+ SavefileChunks.recordHeaderLength &+ Int(captured)
+                    return record(base, header, captured: Int(captured))
                 }
             }
-            if endOfFile || !refill() { return nil }
         }
+        return nextAcrossChunks()
     }
 
-    /// Moves the unread tail to the front and reads more; false at the end of
-    /// the file or on a read error (libpcap then reads from `offset` and says which).
-    private func refill() -> Bool {
-        let tail = filled - position
-        if position > 0 {
-            if tail > 0 { buffer.copyMemory(from: buffer + position, byteCount: tail) }
-            bufferOffset += position
-            position = 0
-            filled = tail
+    /// The slow path: the first chunk, a record running into the next chunk, the end, or a stop.
+    private func nextAcrossChunks() -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)? {
+        guard stoppedAt == nil, !endedCleanly else { return nil }
+        guard let base = bytes else {
+            load(0)
+            return bytes == nil ? nil : next()
         }
-        while filled < capacity {
-            let n = read(fd, buffer + filled, capacity - filled)
-            if n > 0 { filled += n; return true }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { readFailed = true }
-            endOfFile = true
-            return false
+        let recordStart = chunks.offset(ofChunk: chunkNumber) + position
+        let tail = length - position
+        if tail >= SavefileChunks.recordHeaderLength && word(base, position + 8) > snapshotLength { return stop(at: recordStart) }
+        if lastChunk {
+            // Nothing follows: the file ended here, cleanly or in a cut record.
+            if tail == 0 && !readFailed { endedCleanly = true; return nil }
+            return stop(at: recordStart)
         }
-        return true
+        if tail == 0 {
+            // The chunk ended with a record: the next starts the next chunk.
+            load(chunkNumber + 1)
+            return next()
+        }
+        // The record (or its header) runs into the next chunk: copy what is here, then the rest.
+        spanning.copyMemory(from: base + position, byteCount: tail)
+        load(chunkNumber + 1)
+        guard let next = bytes else { return stop(at: recordStart) }
+        var have = tail
+        if have < SavefileChunks.recordHeaderLength {
+            let take = SavefileChunks.recordHeaderLength - have
+            guard length >= take else { return stop(at: recordStart) }
+            (spanning + have).copyMemory(from: next, byteCount: take)
+            have += take
+        }
+        let captured = Int(word(UnsafeRawPointer(spanning), 8))
+        guard captured <= Int(snapshotLength) else { return stop(at: recordStart) }
+        let whole = SavefileChunks.recordHeaderLength + captured
+        let fromNext = whole - tail
+        guard length >= fromNext else { return stop(at: recordStart) }
+        (spanning + have).copyMemory(from: next + (have - tail), byteCount: whole - have)
+        position = fromNext
+        return record(UnsafeRawPointer(spanning), 0, captured: captured)
+    }
+
+    private func load(_ k: Int) {
+        let c = chunks.chunk(k, for: reader)
+        chunkNumber = k
+        bytes = c.bytes
+        length = c.length
+        position = 0
+        lastChunk = c.isLast
+        readFailed = c.failed
+    }
+
+    /// Stops at the record at `offset` (libpcap reads on from there and names any fault).
+    private func stop(at offset: Int) -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)? {
+        stoppedAt = offset
+        chunks.detach(reader)
+        return nil
     }
 }

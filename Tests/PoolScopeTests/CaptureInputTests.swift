@@ -240,6 +240,52 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
         try Self.expectSame(path, count: c.frames.count)
     }
 
+    /// Shards read a file through one set of chunks. Two readers on two
+    /// threads, with chunks small enough that records often span two of them
+    /// and the ring (4 slots) makes the reader ahead wait: each gets libpcap's
+    /// packets, and both hand the cut last record to libpcap.
+    @Test func readersOnTwoThreadsShareChunks() throws {
+        var writer = PcapFileWriter(linkType: 1, snaplen: 3000)
+        var c = sampleConversation(step: 1_234)
+        for i in 0..<300 {
+            c.exchange(request: "GET /\(i) HTTP/1.1\r\nHost: a\r\n\r\n",
+                       response: "HTTP/1.1 200 OK\r\nContent-Length: \(i * 7)\r\n\r\n" + String(repeating: "x", count: i * 7))
+        }
+        #expect(c.frames.allSatisfy { $0.bytes.count <= 3000 })
+        for frame in c.frames { writer.append(frame.bytes, timestamp: frame.timestamp) }
+        writer.truncate(by: 7)
+        let path = NSTemporaryDirectory() + "savefile-shared.pcap"
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let theirs = try Self.packets(path, throughLibpcap: true)
+        #expect(theirs.count == c.frames.count - 1)
+
+        let chunks = try #require(SavefileChunks(path: path, readers: 2, chunkSize: 4096))
+        nonisolated(unsafe) let captures = try (0..<2).map { try OfflineCapture(path: path, chunks: chunks, reader: $0) }
+        var results: [(packets: [(Int64, Int, [UInt8])], fault: String)] = [([], ""), ([], "")]
+        results.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                var packets: [(Int64, Int, [UInt8])] = []
+                var fault = ""
+                loop: while true {
+                    switch captures[i].next() {
+                    case .packet(let p): packets.append((p.timestamp, p.wireLength, Array(p.bytes)))
+                    case .timeout: continue
+                    case .end: break loop
+                    case .failed(let error): fault = error.description; break loop
+                    }
+                }
+                out[i] = (packets, fault)
+            }
+        }
+        for i in 0..<2 {
+            #expect(results[i].packets.count == theirs.count)
+            #expect(results[i].packets.elementsEqual(theirs) { $0.0 == $1.0 && $0.1 == $1.1 && $0.2 == $1.2 })
+            #expect(results[i].fault.contains("truncated dump file"))
+        }
+    }
+
     @Test func aCutRecordIsLeftToLibpcap() throws {
         var writer = PcapFileWriter(linkType: 1)
         for frame in sampleConversation().frames { writer.append(frame.bytes, timestamp: frame.timestamp) }
