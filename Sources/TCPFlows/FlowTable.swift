@@ -83,6 +83,18 @@ public struct FlowTable<Value> {
     /// Removes the entry in `slot` and returns its value.
     @discardableResult
     public mutating func remove(slot s: Int) -> Value {
+        unlink(slot: s)
+        return slab.release(s)
+    }
+
+    /// Removes the entry in `slot`, its value deinitialised in place.
+    public mutating func discard(slot s: Int) {
+        unlink(slot: s)
+        slab.discard(s)
+    }
+
+    /// Takes the entry in `slot` out of the index (its value is still in the slab).
+    private mutating func unlink(slot s: Int) {
         precondition(slab.occupied[s], "FlowTable: empty slot")
         unshare()
         let key = slab.keys[s]
@@ -106,7 +118,6 @@ public struct FlowTable<Value> {
         }
         index[hole] = 0
         count -= 1
-        return slab.release(s)
     }
 
     /// Every occupied slot, in slot order.
@@ -183,6 +194,12 @@ public struct FlowTable<Value> {
             occupied[s] = false
             freeSlots.append(Int32(s))
             return (values + s).move()
+        }
+
+        func discard(_ s: Int) {
+            occupied[s] = false
+            freeSlots.append(Int32(s))
+            (values + s).deinitialize(count: 1)
         }
 
         /// A copy with room for `capacity` slots; `moving` takes the values out of this one.

@@ -234,16 +234,19 @@ public struct FlowTracker {
     // MARK: - Finishing
 
     private mutating func finalize(slot: Int, trackingEnded: String) {
-        var connection = table.remove(slot: slot)
-        let record = connection.finish(timeWaitSeconds: settings.timeWaitSeconds,
-                                       captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
+        // Finished where it lies, then dropped there: moving a 1.5 KB
+        // Connection out of the table first was a copy per connection.
+        let record = table[slot: slot].finish(timeWaitSeconds: settings.timeWaitSeconds,
+                                              captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
+        let (isClosed, end) = (table[slot: slot].isClosed, table[slot: slot].end.nanoseconds)
+        table.discard(slot: slot)
         // What the tombstone needs, read before the record is handed on (moved, not copied).
         let (id, key, timeWaitEnd) = (record.id, FlowKey(record.client, record.server), record.timeWait?.end.nanoseconds)
         emit(record, runningAtEnd: timeWaitEnd.map { $0 > now } ?? false)
-        guard connection.isClosed else { return }
+        guard isClosed else { return }
         // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
-        let expiry = timeWaitEnd ?? connection.end.nanoseconds + Int64(settings.timeWaitSeconds * 1e9)
+        let expiry = timeWaitEnd ?? end + Int64(settings.timeWaitSeconds * 1e9)
         if let old = closed.slot(for: key) { closed.remove(slot: old) }
         let slot = closed.insert(Tombstone(id: id, timeWaitEnd: timeWaitEnd ?? .min, expiry: expiry), for: key)
         closedQueue.append((expiry, id, slot))
