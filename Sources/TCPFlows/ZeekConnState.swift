@@ -126,12 +126,17 @@ public struct ZeekConnState: Sendable {
 
     /// The history string and what it has recorded, per direction.
     struct HistoryLog: Sendable {
-        var text = ""
+        /// The letters, ASCII: the first 24 in place (Zeek's repeated letters
+        /// come at 1, 10, 100... repeats, so histories are short), the rest in
+        /// `more`. Appending to a String per letter was most of the model's time.
+        private var first = (UInt64(0), UInt64(0), UInt64(0))
+        private var count = 0
+        private var more: [UInt8] = []
         var seen: UInt32 = 0
         var missedBytes = 0
 
         /// Records `code` the first time `bit` is seen in this direction; returns whether it had been seen.
-        mutating func check(_ bit: UInt32, _ code: Character, isOriginator: Bool) -> Bool {
+        mutating func check(_ bit: UInt32, _ code: UInt8, isOriginator: Bool) -> Bool {
             let mask = isOriginator ? bit : bit << 16
             if seen & mask == 0 {
                 seen |= mask
@@ -141,8 +146,35 @@ public struct ZeekConnState: Sendable {
             return true
         }
 
-        mutating func add(_ code: Character, isOriginator: Bool) {
-            text.append(isOriginator ? code : Character(code.lowercased()))
+        /// `code` is an ASCII capital; the responder's is its lower case (a
+        /// String lower-cased per call was most of the history's cost).
+        mutating func add(_ code: UInt8, isOriginator: Bool) {
+            append(isOriginator ? code : code | 0x20)
+        }
+
+        mutating func append(_ letter: UInt8) {
+            if count < 24 {
+                let shift = UInt64(count % 8) * 8
+                switch count / 8 {
+                case 0: first.0 |= UInt64(letter) << shift
+                case 1: first.1 |= UInt64(letter) << shift
+                default: first.2 |= UInt64(letter) << shift
+                }
+            } else {
+                more.append(letter)
+            }
+            count += 1
+        }
+
+        var text: String {
+            var letters: [UInt8] = []
+            letters.reserveCapacity(count)
+            for i in 0..<min(count, 24) {
+                let word = i < 8 ? first.0 : (i < 16 ? first.1 : first.2)
+                letters.append(UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8)))
+            }
+            letters += more
+            return String(decoding: letters, as: UTF8.self)
         }
     }
 
@@ -180,7 +212,7 @@ public struct ZeekConnState: Sendable {
             }
         }
         originatorIsClient = flip ? !sourceIsClient : sourceIsClient
-        if flip { log.text = "^" }
+        if flip { log.append(UInt8(ascii: "^")) }
     }
 
     /// The flag bits the model reads (decoupled from the decoder's types).
@@ -240,13 +272,13 @@ public struct ZeekConnState: Sendable {
         let bits = (flags.syn ? 1 : 0) + (flags.fin ? 1 : 0) + (flags.rst ? 1 : 0)
         if bits > 1 {
             if flags.fin && flags.rst {
-                _ = log.check(Self.finRstBit, "I", isOriginator: isOriginator)
+                _ = log.check(Self.finRstBit, UInt8(ascii: "I"), isOriginator: isOriginator)
             } else {
-                _ = log.check(Self.multiFlagBit, "Q", isOriginator: isOriginator)
+                _ = log.check(Self.multiFlagBit, UInt8(ascii: "Q"), isOriginator: isOriginator)
             }
         } else if bits == 1 {
             if flags.syn {
-                let code: Character = flags.ack ? "H" : "S"
+                let code = flags.ack ? UInt8(ascii: "H") : UInt8(ascii: "S")
                 if log.check(Self.synBit, code, isOriginator: isOriginator) && relativeSeq != endpoint.lastSYN {
                     log.add(code, isOriginator: isOriginator)
                 }
@@ -254,26 +286,26 @@ public struct ZeekConnState: Sendable {
             }
             if flags.fin {
                 let finSeq = relativeSeq &+ UInt64(len)
-                if log.check(Self.finBit, "F", isOriginator: isOriginator) && finSeq != endpoint.lastFIN {
-                    log.add("F", isOriginator: isOriginator)
+                if log.check(Self.finBit, UInt8(ascii: "F"), isOriginator: isOriginator) && finSeq != endpoint.lastFIN {
+                    log.add(UInt8(ascii: "F"), isOriginator: isOriginator)
                 }
                 endpoint.lastFIN = finSeq
             }
             if flags.rst {
-                if log.check(Self.rstBit, "R", isOriginator: isOriginator) && relativeSeq != endpoint.lastRST {
-                    log.add("R", isOriginator: isOriginator)
+                if log.check(Self.rstBit, UInt8(ascii: "R"), isOriginator: isOriginator) && relativeSeq != endpoint.lastRST {
+                    log.add(UInt8(ascii: "R"), isOriginator: isOriginator)
                 }
                 endpoint.lastRST = relativeSeq
             }
         } else if len > 0 {
-            _ = log.check(Self.dataBit, "D", isOriginator: isOriginator)
+            _ = log.check(Self.dataBit, UInt8(ascii: "D"), isOriginator: isOriginator)
         } else if flags.ack {
-            _ = log.check(Self.ackBit, "A", isOriginator: isOriginator)
+            _ = log.check(Self.ackBit, UInt8(ascii: "A"), isOriginator: isOriginator)
         }
 
         // update_window: a zero window, unless with or after a RST or after the peer's FIN.
         if window == 0 && !flags.rst && peer.state != .closed && endpoint.state != .reset && !flags.syn {
-            if endpoint.zeroWindows.hit() { log.add("W", isOriginator: isOriginator) }
+            if endpoint.zeroWindows.hit() { log.add(UInt8(ascii: "W"), isOriginator: isOriginator) }
         }
 
         if flags.fin {
@@ -307,7 +339,7 @@ public struct ZeekConnState: Sendable {
         } else if deltaLast > 0 {
             endpoint.updateLastSeq(onePast)
         } else if len > 0 {
-            if endpoint.retransmits.hit() { log.add("T", isOriginator: isOriginator) }
+            if endpoint.retransmits.hit() { log.add(UInt8(ascii: "T"), isOriginator: isOriginator) }
         }
 
         updateStateMachine(&endpoint, &peer, isOriginator: isOriginator, flags: flags, sequence: sequence,
@@ -329,7 +361,7 @@ public struct ZeekConnState: Sendable {
             let missing = peer.acknowledged(through: through)
             if missing > 0 {
                 log.missedBytes += missing
-                if !flags.fin && !flags.rst && peer.gaps.hit() { log.add("G", isOriginator: !isOriginator) }
+                if !flags.fin && !flags.rst && peer.gaps.hit() { log.add(UInt8(ascii: "G"), isOriginator: !isOriginator) }
             }
         }
     }
