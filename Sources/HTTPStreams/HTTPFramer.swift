@@ -345,14 +345,18 @@ public struct HTTPFramer: Sendable {
 
     mutating func parseHeader(_ line: UnsafeRawBufferPointer) {
         guard let colon = Self.index(of: 0x3A, in: line) else { return }
+        // Only the headers that frame a message or name its host matter here:
+        // the name's length rules most out before the value is even trimmed.
+        switch colon {
+        case 14, 17, 10, 4, 7: break
+        default: return
+        }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         var valueStart = colon + 1
         while valueStart < line.count && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }
         var valueEnd = line.count
         while valueEnd > valueStart && (line[valueEnd - 1] == 0x20 || line[valueEnd - 1] == 0x09) { valueEnd -= 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
-        // Only the headers that frame a message or name its host matter here:
-        // check the length first, most names fail there.
         switch name.count {
         case 14 where Self.equalsIgnoringCase(name, "content-length"):
             var n = 0, ok = !value.isEmpty
@@ -400,7 +404,12 @@ public struct HTTPFramer: Sendable {
     }
 
     static func isTokenByte(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        switch b {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+        // ! # $ % & ' * + - . ^ _ ` | ~ (RFC 9110 §5.6.2)
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
+        default: false
+        }
     }
 
     static func hexValue(_ b: UInt8) -> Int? {
@@ -426,8 +435,15 @@ public struct HTTPFramer: Sendable {
         return UnsafeRawBufferPointer(rebasing: part.base[start..<end])
     }
 
+    /// Whether the comma-separated `value` lists `token` (no array of the parts is made).
     static func containsToken(_ value: UnsafeRawBufferPointer, _ token: StaticString) -> Bool {
-        value.split(separator: UInt8(ascii: ",")).contains { equalsIgnoringCase(trimmed($0), token) }
+        var start = 0
+        while start <= value.count {
+            let end = index(of: UInt8(ascii: ","), in: UnsafeRawBufferPointer(rebasing: value[start...])).map { start + $0 } ?? value.count
+            if equalsIgnoringCase(trimmed(value[start..<end]), token) { return true }
+            start = end + 1
+        }
+        return false
     }
 
     static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer) -> Bool {
