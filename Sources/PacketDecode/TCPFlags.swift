@@ -1,26 +1,29 @@
-/// The TCP control bits, with their RFC 9293 bit values.
+/// The TCP control bits, with their RFC 9293 bit values. The named values
+/// (here and in LinkType) are inlinable constants, not stored statics: read
+/// from another module, a stored one went through its lazy initialiser's
+/// check on every packet.
 public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// No more data from sender.
-    public static let fin = TCPFlags(rawValue: 0x001)
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x001) }
     /// Synchronize sequence numbers.
-    public static let syn = TCPFlags(rawValue: 0x002)
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x002) }
     /// Reset the connection.
-    public static let rst = TCPFlags(rawValue: 0x004)
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x004) }
     /// Push function.
-    public static let psh = TCPFlags(rawValue: 0x008)
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x008) }
     /// The acknowledgment field is significant.
-    public static let ack = TCPFlags(rawValue: 0x010)
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x010) }
     /// The urgent pointer is significant.
-    public static let urg = TCPFlags(rawValue: 0x020)
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x020) }
     /// ECN echo.
-    public static let ece = TCPFlags(rawValue: 0x040)
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x040) }
     /// Congestion window reduced.
-    public static let cwr = TCPFlags(rawValue: 0x080)
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x080) }
     /// Accurate ECN (formerly the experimental nonce sum).
-    public static let ae = TCPFlags(rawValue: 0x100)
+    @inlinable public static var ae: TCPFlags { TCPFlags(rawValue: 0x100) }
 
     /// tcpdump's notation: `S`, `S.`, `F.`, `R`, `P.` ...
     public var description: String {
