@@ -205,8 +205,7 @@ public struct HTTPFramer: Sendable {
     mutating func finishMessage<Sink: HTTPFramerSink>(at time: Int64, sink: inout Sink) {
         sink.end(at: time, bodyBytes: bodyBytes)
         bodyBytes = 0
-        head = HTTPMessageHead()
-        state = .startLine
+        state = .startLine      // the head is reset when the next start line comes
     }
 
     // MARK: - Lines

@@ -121,9 +121,15 @@ public struct Analyzer {
     @inline(__always)
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime, shard: Shard) {
         @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
-            // The hash's high 32 bits scaled to 0..<count (a multiply, not a
-            // division per packet); the flow table indexes by the low bits.
-            Int(truncatingIfNeeded: ((FlowKey(a, b).hash64 >> 32) &* UInt64(shard.count)) >> 32)
+            // The same for both directions without ordering the endpoints (as
+            // FlowKey does): XOR and sum of the two sides, mixed; its high 32
+            // bits scaled to 0..<count (a multiply, not a division per packet).
+            var h = (a.address.low ^ b.address.low) &+ (a.address.high ^ b.address.high) &* 0x9E37_79B9_7F4A_7C15
+            h ^= (UInt64(a.port ^ b.port) << 17 | (UInt64(a.port) &+ UInt64(b.port))) &* 0xC2B2_AE3D_27D4_EB4F
+            h ^= h >> 29
+            h &*= 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 32
+            return Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(shard.count)) >> 32)
         }
         // Most packets: known to be another shard's TCP without decoding them
         // (or known to be this shard's, without hashing the key twice).
