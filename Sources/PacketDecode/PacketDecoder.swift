@@ -18,24 +18,44 @@ public enum PacketDecoder {
     /// other packet. For sharded analysis: a shard finds that a packet is not
     /// its own without decoding it. Each check mirrors one of the decoder's.
     public static func ethernetIPv4TCPEndpoints(_ p: UnsafeRawBufferPointer, wireLength: Int) -> (source: Endpoint, destination: Endpoint)? {
+        ethernetIPv4TCPEnds(p, wireLength: wireLength).map {
+            (Endpoint(address: IPAddress(ipv4: $0.source), port: $0.sourcePort),
+             Endpoint(address: IPAddress(ipv4: $0.destination), port: $0.destinationPort))
+        }
+    }
+
+    /// The raw addresses and ports of such a packet: plain integers, returned
+    /// in registers and inlined into the caller (the Endpoint pair, built and
+    /// returned through memory, cost 86 instructions a packet in every shard).
+    public struct IPv4TCPEnds: Sendable {
+        public var source: UInt32, destination: UInt32
+        public var sourcePort: UInt16, destinationPort: UInt16
+        @inlinable init(source: UInt32, destination: UInt32, sourcePort: UInt16, destinationPort: UInt16) {
+            self.source = source; self.destination = destination
+            self.sourcePort = sourcePort; self.destinationPort = destinationPort
+        }
+    }
+
+    /// `ethernetIPv4TCPEndpoints` as raw integers.
+    @inlinable
+    public static func ethernetIPv4TCPEnds(_ p: UnsafeRawBufferPointer, wireLength: Int) -> IPv4TCPEnds? {
         let wire = max(wireLength, p.count)
         guard p.count >= 34, p.be16(12) == 0x0800 else { return nil }
         let versionAndLength = p.u8(14)
-        let headerLength = Int(versionAndLength & 0x0F) * 4
-        guard versionAndLength >> 4 == 4, headerLength >= 20, p.count >= 14 + headerLength else { return nil }
-        let wireRemaining = wire - 14
+        let headerLength = Int(versionAndLength & 0x0F) &* 4
+        guard versionAndLength >> 4 == 4, headerLength >= 20, p.count >= 14 &+ headerLength else { return nil }
+        let wireRemaining = wire &- 14
         var totalLength = Int(p.be16(16))
         if totalLength == 0 { totalLength = wireRemaining }
         guard totalLength >= headerLength, totalLength <= wireRemaining,
               p.be16(20) & 0x3FFF == 0, p.u8(23) == 6 else { return nil }
-        let tcp = 14 + headerLength
-        let tcpWire = totalLength - headerLength
-        let tcpCaptured = min(p.count, 14 + totalLength) - tcp
+        let tcp = 14 &+ headerLength
+        let tcpWire = totalLength &- headerLength
+        let tcpCaptured = min(p.count, 14 &+ totalLength) &- tcp
         guard tcpWire >= 20, tcpCaptured >= 20 else { return nil }
-        let dataOffset = Int(p.u8(tcp + 12) >> 4) * 4
+        let dataOffset = Int(p.u8(tcp &+ 12) >> 4) &* 4
         guard dataOffset >= 20, dataOffset <= tcpWire, tcpCaptured >= dataOffset else { return nil }
-        return (Endpoint(address: IPAddress(ipv4: p.be32(26)), port: p.be16(tcp)),
-                Endpoint(address: IPAddress(ipv4: p.be32(30)), port: p.be16(tcp + 2)))
+        return IPv4TCPEnds(source: p.be32(26), destination: p.be32(30), sourcePort: p.be16(tcp), destinationPort: p.be16(tcp &+ 2))
     }
 
     // MARK: - Link layer

@@ -120,22 +120,26 @@ public struct Analyzer {
     /// by packet number. Each shard counts what it owns; `finish(shards:)` adds.
     @inline(__always)
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime, shard: Shard) {
-        @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
+        @inline(__always) func owner(lowXor: UInt64, highXor: UInt64, _ portA: UInt16, _ portB: UInt16) -> Int {
             // The same for both directions without ordering the endpoints (as
-            // FlowKey does): XOR and sum of the two sides, mixed; its high 32
+            // FlowKey does): XOR and sum of the two sides, mixed; its low 32
             // bits scaled to 0..<count (a multiply, not a division per packet).
-            var h = (a.address.low ^ b.address.low) &+ (a.address.high ^ b.address.high) &* 0x9E37_79B9_7F4A_7C15
-            h ^= (UInt64(a.port ^ b.port) << 17 | (UInt64(a.port) &+ UInt64(b.port))) &* 0xC2B2_AE3D_27D4_EB4F
+            var h = lowXor &+ highXor &* 0x9E37_79B9_7F4A_7C15
+            h ^= (UInt64(portA ^ portB) << 17 | (UInt64(portA) &+ UInt64(portB))) &* 0xC2B2_AE3D_27D4_EB4F
             h ^= h >> 29
             h &*= 0xBF58_476D_1CE4_E5B9
             h ^= h >> 32
             return Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(shard.count)) >> 32)
         }
+        @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
+            owner(lowXor: a.address.low ^ b.address.low, highXor: a.address.high ^ b.address.high, a.port, b.port)
+        }
         // Most packets: known to be another shard's TCP without decoding them
         // (or known to be this shard's, without hashing the key twice).
         var claimant: Int?
-        if linkType == .ethernet, let (source, destination) = PacketDecoder.ethernetIPv4TCPEndpoints(bytes, wireLength: wireLength) {
-            let fastOwner = owner(source, destination)
+        if linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) {
+            // An IPv4 address is the low word of its IPAddress: the same owner as from the decoded segment.
+            let fastOwner = owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0, ends.sourcePort, ends.destinationPort)
             if fastOwner != shard.index {
                 flows.advance(to: time)
                 deliverPending()
