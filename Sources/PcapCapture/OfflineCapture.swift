@@ -67,6 +67,16 @@ public final class OfflineCapture: PacketSource {
         return offset >= 0 ? offset : nil
     }
 
+    /// The next record while the savefile reader has it: plain values, no
+    /// `PacketReadResult` (whose error case makes it costly to return and
+    /// destroy per packet). Nil means: call `next()`, which says what follows
+    /// (the end, or reading on through libpcap).
+    @inline(__always)
+    public func nextFromSavefile() -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)? {
+        guard !finished, let reader else { return nil }
+        return reader._withUnsafeGuaranteedRef { $0.next() }
+    }
+
     @inline(__always)
     public func next() -> PacketReadResult {
         if finished { return .end }

@@ -146,6 +146,30 @@ public enum CaptureRun {
         return analyzer.finish()
     }
 
+    /// The per-packet loop for one file: records straight from the savefile
+    /// reader while it has them, everything else as `drain` below.
+    static func drain(_ source: OfflineCapture, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
+        let linkType = LinkType(rawValue: source.linkType)
+        analyzer.setSource(source.sourceIndex)
+        while true {
+            while let record = source.nextFromSavefile() {
+                analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
+                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
+            }
+            switch source.next() {
+            case .packet(let p):
+                analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
+                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
+            case .timeout:
+                continue
+            case .end:
+                return
+            case .failed(let error):
+                analyzer.recordFault(error.description)
+            }
+        }
+    }
+
     /// The per-packet loop; generic so it specialises for each source type.
     /// `progress` is called every 65,536 packets.
     static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
