@@ -38,30 +38,38 @@ for n in $small $big; do
   [ -f "$f" ] && [ -f "$f.json" ] || "$dir/genpcap" -o "$f" -n "$n" -j 256 -t "$f.json" 2>/dev/null
 done
 
-# run NAME CAPTURE COMMAND...: the best of $BENCH_RUNS timed runs (this VM's timings
-# wander by a second from run to run); prints "NAME CAPTURE seconds peak-KB".
-runs=${BENCH_RUNS:-3}
-run() {
-  local name=$1 capture=$2 best="" kb=0; shift 2
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$dir/time.txt" -f "%e %M" "$@" >/dev/null 2>&1
-    read -r secs peak < "$dir/time.txt"
-    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $secs < $best else 1)"; then best=$secs; fi
-    [ "$peak" -gt "$kb" ] && kb=$peak
-    [ "$name" = tshark-conv ] && break   # 30 s a run on the big capture: once is enough
-  done
-  echo "$name $capture $best $kb"
+# The tools run in rounds, one run of each per round, and each keeps its best: this VM's
+# speed wanders by a third between minutes, and interleaving puts PoolScope and the
+# libpcap floor it is compared with in the same minutes. BENCH_RUNS rounds (default 5);
+# tcptrace runs in the first 3, tshark (30-40 s on the big capture) in the first only.
+runs=${BENCH_RUNS:-5}
+declare -A best peak
+# once NAME COMMAND...: one timed run; keeps NAME's best seconds and largest peak RSS.
+once() {
+  local name=$1 secs kb; shift
+  /usr/bin/time -o "$dir/time.txt" -f "%e %M" "$@" >/dev/null 2>&1
+  read -r secs kb < "$dir/time.txt"
+  if [ -z "${best[$name]:-}" ] || python3 -c "import sys; sys.exit(0 if $secs < ${best[$name]} else 1)"; then best[$name]=$secs; fi
+  [ "$kb" -gt "${peak[$name]:-0}" ] && peak[$name]=$kb
+  return 0
 }
 
 results="$dir/results.txt"; : > "$results"
+threads="poolscope-$(nproc)-threads"
 for n in $small $big; do
   f="$dir/gen-$n.pcap"
-  run "libpcap-floor" "$n" "$dir/pcapfloor" count "$f" >> "$results"
-  run "poolscope-1-thread" "$n" "$poolscope" analyze "$f" --threads 1 -o /dev/null -q >> "$results"
-  run "poolscope-$(nproc)-threads" "$n" "$poolscope" analyze "$f" --threads "$(nproc)" -o /dev/null -q >> "$results"
-  run "poolscope-ndjson" "$n" "$poolscope" analyze "$f" --format ndjson -o /dev/null -q >> "$results"
-  run "tcptrace" "$n" tcptrace -n "$f" >> "$results"
-  run "tshark-conv" "$n" tshark -n -r "$f" -q -z conv,tcp >> "$results"
+  best=(); peak=()
+  for round in $(seq "$runs"); do
+    once "libpcap-floor" "$dir/pcapfloor" count "$f"
+    once "poolscope-1-thread" "$poolscope" analyze "$f" --threads 1 -o /dev/null -q
+    once "$threads" "$poolscope" analyze "$f" --threads "$(nproc)" -o /dev/null -q
+    once "poolscope-ndjson" "$poolscope" analyze "$f" --format ndjson -o /dev/null -q
+    [ "$round" -le 3 ] && once "tcptrace" tcptrace -n "$f"
+    [ "$round" -eq 1 ] && once "tshark-conv" tshark -n -r "$f" -q -z conv,tcp
+  done
+  for name in libpcap-floor poolscope-1-thread "$threads" poolscope-ndjson tcptrace tshark-conv; do
+    echo "$name $n ${best[$name]} ${peak[$name]}" >> "$results"
+  done
 done
 
 python3 - "$dir" "$results" "$small" "$big" <<'PY'
