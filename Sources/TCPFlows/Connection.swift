@@ -323,7 +323,6 @@ public struct Connection: Sendable {
     public mutating func finish(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
         app.ended(fromClient: true, at: end.nanoseconds)
         app.ended(fromClient: false, at: end.nanoseconds)
-        let streams = app
         let close = closeRecord(trackingEnded: trackingEnded)
         var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
         if var tw = timeWait {
@@ -350,10 +349,10 @@ public struct Connection: Sendable {
             portReuse: portReuse, zeekConnState: zeek.connState, zeekHistory: zeek.history,
             zeekMissedBytes: zeek.missedBytes, zeekOriginatorBytes: zeek.originatorBytes,
             zeekResponderBytes: zeek.responderBytes, zeekOriginatorIsClient: zeek.originatorIsClient,
-            http: streams.http.summary, sourceIndex: sourceIndex,
-            streamGaps: PerSide(client: streams.client.gaps, server: streams.server.gaps),
-            streamGapBytes: PerSide(client: streams.client.gapBytes, server: streams.server.gapBytes),
-            conflictingOverlaps: PerSide(client: streams.client.conflictingOverlaps, server: streams.server.conflictingOverlaps))
+            http: app.http.summary, sourceIndex: sourceIndex,
+            streamGaps: PerSide(client: app.client.gaps, server: app.server.gaps),
+            streamGapBytes: PerSide(client: app.client.gapBytes, server: app.server.gapBytes),
+            conflictingOverlaps: PerSide(client: app.client.conflictingOverlaps, server: app.server.conflictingOverlaps))
     }
 
     func closeRecord(trackingEnded: String) -> CloseRecord {
@@ -389,12 +388,14 @@ public struct Connection: Sendable {
         var estimated = false
         switch initiator {
         case .client, .server:
-            let (closer, peer) = initiator == .client ? (clientSide, serverSide) : (serverSide, clientSide)
-            holder = initiator == .client ? .client : .server
-            if let acked = closer.ackedPeerFinTime {
+            // The two times read from the sides in place (taking the sides as a
+            // pair copied two SideTracks, and their arrays' references, per connection).
+            let byClient = initiator == .client
+            holder = byClient ? .client : .server
+            if let acked = byClient ? clientSide.ackedPeerFinTime : serverSide.ackedPeerFinTime {
                 start = acked
             } else {
-                start = peer.finTime!
+                start = (byClient ? serverSide.finTime : clientSide.finTime)!
                 estimated = true
             }
         case .simultaneous:
