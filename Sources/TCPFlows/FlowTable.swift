@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An open-addressing hash table from FlowKey to a slot in a slab of values.
 ///
 /// Built for the per-packet path: lookups hash plain integers once, probe
@@ -54,7 +62,7 @@ public struct FlowTable<Value> {
         if (count + 1) * 2 > index.count { grow() }
         unshare()
         // 1.5x, not 2x: a Connection is about 1.5 KB, and the slab's slack is memory held.
-        if slab.isFull { slab = slab.copy(capacity: slab.capacity + slab.capacity / 2, moving: true) }
+        if slab.isFull { slab = slab.grown(to: slab.capacity + slab.capacity / 2) }
         let s = slab.claim(for: key)
         (slab.values + s).initialize(to: value)
         place(hash: key.hash64, slot: s)
@@ -142,7 +150,7 @@ public struct FlowTable<Value> {
     /// Copy-on-write, as Array does: a copied table shares its slab until one side changes.
     @inline(__always)
     private mutating func unshare() {
-        if !isKnownUniquelyReferenced(&slab) { slab = slab.copy(capacity: slab.capacity, moving: false) }
+        if !isKnownUniquelyReferenced(&slab) { slab = slab.copy() }
     }
 
     /// Slots: keys, an occupancy flag, and values in raw memory (initialised
@@ -160,19 +168,58 @@ public struct FlowTable<Value> {
         var used = 0
         var freeSlots: [Int32] = []
 
+        /// Set when `grown` took the buffers over: nothing left to free here.
+        private var handedOver = false
+
+        /// The buffers come from malloc (and go back with free), so that
+        /// `grown` can realloc them.
         init(capacity: Int) {
             self.capacity = capacity
-            keys = .allocate(capacity: capacity)
-            occupied = .allocate(capacity: capacity)
-            values = .allocate(capacity: capacity)
+            keys = Self.buffer(FlowKey.self, capacity)
+            occupied = Self.buffer(Bool.self, capacity)
+            values = Self.buffer(Value.self, capacity)
+        }
+
+        private init(keys: UnsafeMutablePointer<FlowKey>, occupied: UnsafeMutablePointer<Bool>, values: UnsafeMutablePointer<Value>,
+                     capacity: Int, used: Int, freeSlots: [Int32]) {
+            self.keys = keys
+            self.occupied = occupied
+            self.values = values
+            self.capacity = capacity
+            self.used = used
+            self.freeSlots = freeSlots
+        }
+
+        private static func buffer<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
+            precondition(MemoryLayout<T>.alignment <= 16, "FlowTable: malloc's alignment")
+            guard let raw = malloc(max(1, count * MemoryLayout<T>.stride)) else { fatalError("FlowTable: out of memory") }
+            return raw.bindMemory(to: T.self, capacity: count)
+        }
+
+        private static func resized<T>(_ pointer: UnsafeMutablePointer<T>, _ count: Int) -> UnsafeMutablePointer<T> {
+            guard let raw = realloc(pointer, max(1, count * MemoryLayout<T>.stride)) else { fatalError("FlowTable: out of memory") }
+            return raw.bindMemory(to: T.self, capacity: count)
         }
 
         deinit {
+            guard !handedOver else { return }
             for s in 0..<used where occupied[s] { (values + s).deinitialize(count: 1) }
             keys.deinitialize(count: used)
-            keys.deallocate()
-            occupied.deallocate()
-            values.deallocate()
+            free(keys)
+            free(occupied)
+            free(values)
+        }
+
+        /// This slab's slots with room for `capacity`, its buffers taken over
+        /// and enlarged with realloc: glibc remaps a large block's pages rather
+        /// than copy them, so the old and new buffers are never both resident
+        /// (copying had made a growing slab of connections, 16 MB growing to
+        /// 24 MB, the run's peak). Swift values move bitwise.
+        func grown(to capacity: Int) -> Slab {
+            precondition(capacity >= self.capacity)
+            handedOver = true
+            return Slab(keys: Self.resized(keys, capacity), occupied: Self.resized(occupied, capacity),
+                        values: Self.resized(values, capacity), capacity: capacity, used: used, freeSlots: freeSlots)
         }
 
         var isFull: Bool { freeSlots.isEmpty && used == capacity }
@@ -202,20 +249,14 @@ public struct FlowTable<Value> {
             (values + s).deinitialize(count: 1)
         }
 
-        /// A copy with room for `capacity` slots; `moving` takes the values out of this one.
-        func copy(capacity: Int, moving: Bool) -> Slab {
+        /// A copy of every slot (copy-on-write: a copied table shares its slab until one side changes).
+        func copy() -> Slab {
             let other = Slab(capacity: capacity)
             other.keys.initialize(from: keys, count: used)
             other.occupied.initialize(from: occupied, count: used)
             other.used = used
             other.freeSlots = freeSlots
-            for s in 0..<used where occupied[s] {
-                if moving { (other.values + s).moveInitialize(from: values + s, count: 1) } else { (other.values + s).initialize(to: values[s]) }
-            }
-            if moving {
-                // Nothing left to deinitialise here.
-                for s in 0..<used { occupied[s] = false }
-            }
+            for s in 0..<used where occupied[s] { (other.values + s).initialize(to: values[s]) }
             return other
         }
     }

@@ -224,6 +224,8 @@ public struct FlowTracker {
             finalize(slot: slot, trackingEnded: "capture_end")
         }
         guard table.count == 0 else { return false }
+        // Nothing is tracked any more: the slabs go before the reports are made.
+        table = FlowTable<Connection>(initialCapacity: 16)
         closed = FlowTable<Tombstone>(initialCapacity: 16)
         closedQueue.removeAll()
         closedHead = 0
