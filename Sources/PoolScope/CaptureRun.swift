@@ -147,7 +147,8 @@ public enum CaptureRun {
     }
 
     /// The per-packet loop for one file: records straight from the savefile
-    /// reader while it has them, everything else as `drain` below.
+    /// reader while it has them, the rest (libpcap's records, the end, a
+    /// fault) through `take`.
     static func drain(_ source: OfflineCapture, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
         let linkType = LinkType(rawValue: source.linkType)
         analyzer.setSource(source.sourceIndex)
@@ -156,17 +157,7 @@ public enum CaptureRun {
                 analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
                 if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
             }
-            switch source.next() {
-            case .packet(let p):
-                analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
-                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
-            case .timeout:
-                continue
-            case .end:
-                return
-            case .failed(let error):
-                analyzer.recordFault(error.description)
-            }
+            guard take(source.next(), into: &analyzer, progress: progress) else { return }
         }
     }
 
@@ -175,22 +166,30 @@ public enum CaptureRun {
     static func drain<Source: PacketSource>(_ source: Source, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)? = nil) {
         var lastSource = 0
         while true {
-            switch source.next() {
-            case .packet(let p):
-                if p.sourceIndex != lastSource {
-                    lastSource = p.sourceIndex
-                    analyzer.setSource(lastSource)
-                }
-                analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
-                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
-            case .timeout:
-                continue
-            case .end:
-                return
-            case .failed(let error):
-                analyzer.recordFault(error.description)
+            let result = source.next()
+            if case .packet(let p) = result, p.sourceIndex != lastSource {
+                lastSource = p.sourceIndex
+                analyzer.setSource(lastSource)
             }
+            guard take(result, into: &analyzer, progress: progress) else { return }
         }
+    }
+
+    /// One read's outcome: a packet analysed or a fault noted; false at the end.
+    @inline(__always)
+    static func take(_ result: PacketReadResult, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)?) -> Bool {
+        switch result {
+        case .packet(let p):
+            analyzer.ingest(p.bytes, wireLength: p.wireLength, linkType: LinkType(rawValue: p.linkType), timestamp: p.timestamp)
+            if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
+        case .timeout:
+            break
+        case .end:
+            return false
+        case .failed(let error):
+            analyzer.recordFault(error.description)
+        }
+        return true
     }
 
     /// The libpcap version in use.
