@@ -1,5 +1,12 @@
 @_exported import PcapCapture
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs an Analyzer over capture files or a live interface through libpcap.
 ///
@@ -58,7 +65,7 @@ public enum CaptureRun {
             nonisolated(unsafe) let shards = shards
             nonisolated(unsafe) let inputs = inputs
             nonisolated(unsafe) let progress = progress
-            DispatchQueue.concurrentPerform(iterations: shardCount) { i in
+            sideBySide(shardCount) { i in
                 // Each thread has its own analyzer and its own open files. The
                 // analyzer is moved to the thread's stack while it runs: side by
                 // side in one array, the shards' per-packet counters shared cache
@@ -70,6 +77,34 @@ public enum CaptureRun {
             }
         }
         return Analyzer.finish(shards: analyzers)
+    }
+
+    /// Runs `body` for 0..<count on that many threads at once, the calling
+    /// thread taking 0. Not `concurrentPerform`, which may run iterations one
+    /// after another (called from inside another, or with its pool busy):
+    /// shards that read one file's shared chunks wait for each other, so they
+    /// must run side by side.
+    static func sideBySide(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        final class Job: @unchecked Sendable {
+            let index: Int
+            let body: @Sendable (Int) -> Void
+            init(_ index: Int, _ body: @escaping @Sendable (Int) -> Void) { self.index = index; self.body = body }
+        }
+        var threads: [pthread_t] = []
+        for i in 1..<max(count, 1) {
+            let job = Unmanaged.passRetained(Job(i, body)).toOpaque()
+            var thread = pthread_t()
+            let started = pthread_create(&thread, nil, { context in
+                let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+                job.body(job.index)
+                return nil
+            }, job)
+            // Without its thread a shard would hold the others back for good.
+            precondition(started == 0, "poolscope: could not start analysis thread \(i) (pthread_create: \(started)); try --threads 1")
+            threads.append(thread)
+        }
+        body(0)
+        for thread in threads { pthread_join(thread, nil) }
     }
 
     /// Opens each capture file; a file that cannot be read is a fault in the

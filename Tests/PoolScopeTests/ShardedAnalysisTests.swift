@@ -1,5 +1,6 @@
 import Foundation
 import PoolScope
+import Synchronization
 import Testing
 
 /// Sharded analysis (`--threads`): every shard reads the whole capture and
@@ -57,6 +58,18 @@ import Testing
         try GeneratedCapture.run(generator, ["-o", reuse, "-n", "29000", "-j", "64", "-c", "1", "-s", "1", "-r", "1", "-b", "100"])
         try Self.expectSameReport([lossy], threads: [2])
         try Self.expectSameReport([reuse], threads: [2])
+
+        // A file's shards read its shared chunks in step, so they must run side
+        // by side: also when the analysis is itself one of several in a
+        // concurrentPerform, which may run its own iterations one by one.
+        #expect(try FileManager.default.attributesOfItem(atPath: lossy)[.size] as! Int > 5 * SavefileChunks.defaultChunkSize)
+        let expected = try Self.json([lossy], threads: 1)
+        let reports = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            let report = (try? Self.json([lossy], threads: 2)) ?? "failed"
+            reports.withLock { $0.append(report) }
+        }
+        #expect(reports.withLock { $0.count == 3 && $0.allSatisfy { $0 == expected } })
     }
 
     @Test(.enabled(if: Paths.corpus != nil, "../shared/corpus not found: sharded conformance skipped"))
