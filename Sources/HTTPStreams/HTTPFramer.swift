@@ -70,11 +70,17 @@ public struct HTTPFramer: Sendable {
     public mutating func consume(_ bytes: UnsafeRawBufferPointer, at time: Int64, events: inout [HTTPFramerEvent],
                                  responseBody: ResponseBodyRule) {
         withoutActuallyEscaping(responseBody) { rule in
-            var collector = HTTPFramerEventCollector(events: events, rule: rule)
-            events = []
-            consume(bytes, at: time, sink: &collector)
-            events = collector.events
+            collecting(&events, rule: rule) { $0.consume(bytes, at: time, sink: &$1) }
         }
+    }
+
+    /// Runs `report` with a sink that appends what it frames to `events`.
+    private mutating func collecting(_ events: inout [HTTPFramerEvent], rule: @escaping ResponseBodyRule = { _ in .none },
+                                     _ report: (inout HTTPFramer, inout HTTPFramerEventCollector) -> Void) {
+        var collector = HTTPFramerEventCollector(events: events, rule: rule)
+        events = []
+        report(&self, &collector)
+        events = collector.events
     }
 
     /// Feeds in-order stream bytes that arrived at `time`, telling `sink` what
@@ -153,10 +159,7 @@ public struct HTTPFramer: Sendable {
 
     /// Bytes were lost in this direction (a capture gap).
     public mutating func gap(events: inout [HTTPFramerEvent]) {
-        var collector = HTTPFramerEventCollector(events: events, rule: { _ in .none })
-        events = []
-        gap(sink: &collector)
-        events = collector.events
+        collecting(&events) { $0.gap(sink: &$1) }
     }
 
     /// Bytes were lost in this direction (a capture gap).
@@ -183,12 +186,10 @@ public struct HTTPFramer: Sendable {
 
     /// The sender closed its side: a body delimited by the close ends here.
     public mutating func close(at time: Int64, events: inout [HTTPFramerEvent]) {
-        var collector = HTTPFramerEventCollector(events: events, rule: { _ in .none })
-        events = []
-        close(at: time, sink: &collector)
-        events = collector.events
+        collecting(&events) { $0.close(at: time, sink: &$1) }
     }
 
+    /// The sender closed its side: a body delimited by the close ends here.
     public mutating func close<Sink: HTTPFramerSink>(at time: Int64, sink: inout Sink) {
         if state == .untilClose { finishMessage(at: time, sink: &sink) }
     }
