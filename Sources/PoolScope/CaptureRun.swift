@@ -27,11 +27,12 @@ public enum CaptureRun {
     /// report's `connections` stays empty (streaming: NDJSON).
     ///
     /// With `threads` > 1 (and no streaming, no standard input), the analysis
-    /// is sharded: each thread reads the whole input and tracks the flows whose
-    /// key hash falls to it, and the shards are merged into the same report
-    /// (`Analyzer.finish(shards:)`). A classic pcap file is read from disk once
-    /// for all shards (`SavefileChunks`: 1 MB chunks, one lock taken per chunk);
-    /// no packet state is shared between the threads.
+    /// is sharded: each shard, on a thread of its own, walks every record of
+    /// the input and tracks the flows whose key hash falls to it, and the
+    /// shards are merged into the same report (`Analyzer.finish(shards:)`). A
+    /// classic pcap file is read from disk once for all shards
+    /// (`SavefileChunks`: 1 MB chunks, one lock taken per chunk); no packet
+    /// state is shared between the threads.
     public static func analyzeFiles(
         _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
         poolSettings: PoolSettings = PoolSettings(), recordLimit: Int? = nil, threads: Int = 1,
