@@ -1,28 +1,68 @@
 /// One HTTP request and what answered it.
+///
+/// One is kept for every request of a live connection: the optional times,
+/// status and counts are stored packed (a sentinel for nil, 32-bit counts),
+/// 120 bytes where plain optionals took 176.
 public struct HTTPTransaction: Sendable, Equatable {
     public var method: String
     public var host: String?
     public var target: String
-    public var targetTruncated: Bool
-    /// Final status (1xx interim responses are not counted as the answer).
-    public var status: Int?
     /// Bytes of the request and of the response (heads and bodies).
     public var requestBytes: Int
     public var responseBytes: Int
     public var requestStart: Int64
-    public var requestEnd: Int64?
-    /// First byte of the final response.
-    public var responseStart: Int64?
-    public var responseEnd: Int64?
     /// Seconds the connection sat idle before this request: since the
     /// previous response ended, or since the connection was opened.
     public var idleBefore: Double
-    /// 1 for the connection's first request, 2 for the second (a reuse), ...
-    public var position: Int
-    /// 1xx interim responses before the final one (100 Continue).
-    public var interimResponses: Int
+    fileprivate var requestEndOrMin: Int64
+    fileprivate var responseStartOrMin: Int64
+    fileprivate var responseEndOrMin: Int64
+    fileprivate var statusOrMinus1: Int32
+    fileprivate var position32: Int32
+    fileprivate var interimResponses32: Int32
+    public var targetTruncated: Bool
     /// The request or the response said "Connection: close" (or was HTTP/1.0 without keep-alive).
-    public var connectionClose = false
+    public var connectionClose: Bool
+
+    /// A request just read: nothing of its answer known yet.
+    static func request(method: String, host: String?, target: String, targetTruncated: Bool, requestBytes: Int,
+                        requestStart: Int64, idleBefore: Double, position: Int, connectionClose: Bool = false) -> HTTPTransaction {
+        // The memberwise initialiser: an initialiser of its own had built the
+        // value aside and copied it into the list.
+        HTTPTransaction(method: method, host: host, target: target, requestBytes: requestBytes, responseBytes: 0,
+                        requestStart: requestStart, idleBefore: idleBefore, requestEndOrMin: .min, responseStartOrMin: .min,
+                        responseEndOrMin: .min, statusOrMinus1: -1, position32: Int32(truncatingIfNeeded: position),
+                        interimResponses32: 0, targetTruncated: targetTruncated, connectionClose: connectionClose)
+    }
+
+    /// Final status (1xx interim responses are not counted as the answer).
+    public var status: Int? {
+        get { statusOrMinus1 < 0 ? nil : Int(statusOrMinus1) }
+        set { statusOrMinus1 = newValue.map { Int32(clamping: $0) } ?? -1 }
+    }
+    public var requestEnd: Int64? {
+        get { requestEndOrMin == .min ? nil : requestEndOrMin }
+        set { requestEndOrMin = newValue ?? .min }
+    }
+    /// First byte of the final response.
+    public var responseStart: Int64? {
+        get { responseStartOrMin == .min ? nil : responseStartOrMin }
+        set { responseStartOrMin = newValue ?? .min }
+    }
+    public var responseEnd: Int64? {
+        get { responseEndOrMin == .min ? nil : responseEndOrMin }
+        set { responseEndOrMin = newValue ?? .min }
+    }
+    /// 1 for the connection's first request, 2 for the second (a reuse), ...
+    public var position: Int {
+        get { Int(position32) }
+        set { position32 = Int32(clamping: newValue) }
+    }
+    /// 1xx interim responses before the final one (100 Continue).
+    public var interimResponses: Int {
+        get { Int(interimResponses32) }
+        set { interimResponses32 = Int32(clamping: newValue) }
+    }
 }
 
 /// TLS seen without decryption.
@@ -269,11 +309,9 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         transactionCount += 1
         let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
         if transactions.count < HTTPConversation.maximumTransactions {
-            transactions.append(HTTPTransaction(
-                method: head.method ?? "", host: head.host, target: head.target ?? "",
-                targetTruncated: head.targetTruncated, status: nil, requestBytes: headBytes, responseBytes: 0,
-                requestStart: start, requestEnd: nil, responseStart: nil, responseEnd: nil,
-                idleBefore: max(0, idle), position: transactionCount, interimResponses: 0,
+            transactions.append(HTTPTransaction.request(
+                method: head.method ?? "", host: head.host, target: head.target ?? "", targetTruncated: head.targetTruncated,
+                requestBytes: headBytes, requestStart: start, idleBefore: max(0, idle), position: transactionCount,
                 connectionClose: head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)))
         }
     }
@@ -308,10 +346,9 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         transactionCount += 1
         if transactions.count < HTTPConversation.maximumTransactions {
             let idle = Double(time - (lastResponseEnd ?? opened)) / 1e9
-            transactions.append(HTTPTransaction(
-                method: "-", host: nil, target: "-", targetTruncated: false, status: nil, requestBytes: 0, responseBytes: 0,
-                requestStart: time, requestEnd: nil, responseStart: nil, responseEnd: nil,
-                idleBefore: max(0, idle), position: transactionCount, interimResponses: 0))
+            transactions.append(HTTPTransaction.request(
+                method: "-", host: nil, target: "-", targetTruncated: false, requestBytes: 0, requestStart: time,
+                idleBefore: max(0, idle), position: transactionCount))
         }
     }
 
