@@ -36,30 +36,25 @@ public enum PacketDecoder {
         }
     }
 
-    /// `ethernetIPv4TCPEndpoints` as raw integers. Loads from the base
-    /// address once the length checks that cover them have passed (the
-    /// buffer-checked reads were half its cost, in every shard, for every packet).
+    /// `ethernetIPv4TCPEndpoints` as raw integers (inlinable, as the byte
+    /// readers it uses: it runs for every packet in every shard).
     @inlinable
     public static func ethernetIPv4TCPEnds(_ p: UnsafeRawBufferPointer, wireLength: Int) -> IPv4TCPEnds? {
-        guard p.count >= 34, let base = p.baseAddress else { return nil }
-        @inline(__always) func u8(_ at: Int) -> Int { Int(base.load(fromByteOffset: at, as: UInt8.self)) }
-        @inline(__always) func be16(_ at: Int) -> UInt16 { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
-        @inline(__always) func be32(_ at: Int) -> UInt32 { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
-        guard be16(12) == 0x0800 else { return nil }
-        let versionAndLength = u8(14)
+        guard p.count >= 34, p.be16(12) == 0x0800 else { return nil }
+        let versionAndLength = Int(p.u8(14))
         let headerLength = (versionAndLength & 0x0F) &* 4
         guard versionAndLength >> 4 == 4, headerLength >= 20, p.count >= 14 &+ headerLength else { return nil }
         let wireRemaining = max(wireLength, p.count) &- 14
-        var totalLength = Int(be16(16))
+        var totalLength = Int(p.be16(16))
         if totalLength == 0 { totalLength = wireRemaining }
-        guard totalLength >= headerLength, totalLength <= wireRemaining, be16(20) & 0x3FFF == 0, u8(23) == 6 else { return nil }
+        guard totalLength >= headerLength, totalLength <= wireRemaining, p.be16(20) & 0x3FFF == 0, p.u8(23) == 6 else { return nil }
         let tcp = 14 &+ headerLength
         let tcpWire = totalLength &- headerLength
         let tcpCaptured = min(p.count, 14 &+ totalLength) &- tcp
         guard tcpWire >= 20, tcpCaptured >= 20 else { return nil }
-        let dataOffset = (u8(tcp &+ 12) >> 4) &* 4
+        let dataOffset = Int(p.u8(tcp &+ 12) >> 4) &* 4
         guard dataOffset >= 20, dataOffset <= tcpWire, tcpCaptured >= dataOffset else { return nil }
-        return IPv4TCPEnds(source: be32(26), destination: be32(30), sourcePort: be16(tcp), destinationPort: be16(tcp &+ 2))
+        return IPv4TCPEnds(source: p.be32(26), destination: p.be32(30), sourcePort: p.be16(tcp), destinationPort: p.be16(tcp &+ 2))
     }
 
     // MARK: - Link layer
