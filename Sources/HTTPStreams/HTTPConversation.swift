@@ -31,7 +31,7 @@ public struct HTTPTransaction: Sendable, Equatable {
         // value aside and copied it into the list.
         HTTPTransaction(method: method, host: host, target: target, requestBytes: requestBytes, responseBytes: 0,
                         requestStart: requestStart, idleBefore: idleBefore, requestEndOrMin: .min, responseStartOrMin: .min,
-                        responseEndOrMin: .min, statusOrMinus1: -1, position32: Int32(truncatingIfNeeded: position),
+                        responseEndOrMin: .min, statusOrMinus1: -1, position32: Int32(clamping: position),
                         interimResponses32: 0, targetTruncated: targetTruncated, connectionClose: connectionClose)
     }
 
@@ -165,9 +165,7 @@ public struct HTTPConversation: Sendable {
             // Requests lost in a gap are unknown: responses to them prove
             // nothing to count (unlike bytes that framed as no request).
             pairing.resyncingAfterGap = true
-            let lost = pairing.lostSyncs
-            requestFramer.gap(sink: &pairing)
-            if pairing.lostSyncs != lost { pairing.unknownGaps += 1 }
+            if requestFramer.gap(sink: &pairing) { pairing.unknownGaps += 1 }
             pairing.unreadRequestBytes = false
         } else {
             responseFramer.gap(sink: &pairing)
@@ -283,8 +281,6 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
     /// Since a gap in the request stream, until the next request line: what
     /// fails to frame then is the gap's remains, not an unread request.
     var resyncingAfterGap = false
-    /// Lost-sync reports so far (a gap that lost a message counts as unknown).
-    var lostSyncs = 0
     /// For the other framer, applied when this one returns: an HTTP/0.9
     /// request's bare response body starts, or requests stop being HTTP/1.x.
     var bareBodyAt: Int64?
@@ -312,7 +308,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
             transactions.append(HTTPTransaction.request(
                 method: head.method ?? "", host: head.host, target: head.target ?? "", targetTruncated: head.targetTruncated,
                 requestBytes: headBytes, requestStart: start, idleBefore: max(0, idle), position: transactionCount,
-                connectionClose: head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive)))
+                connectionClose: head.closesConnection))
         }
     }
 
@@ -330,7 +326,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
             transactions[answered].status = status
             transactions[answered].responseStart = pendingResponseStart ?? start
             transactions[answered].interimResponses = pendingInterim
-            if head.connectionClose || (head.isHTTP10 && !head.connectionKeepAlive) {
+            if head.closesConnection {
                 transactions[answered].connectionClose = true
             }
         }
@@ -374,7 +370,6 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
     }
 
     mutating func lostSync() {
-        lostSyncs += 1
         if fromClient {
             if !resyncingAfterGap { unreadRequestBytes = true }
         } else {
@@ -392,7 +387,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
     func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
         guard let status = head.status else { return .none }
         if status == 101 { return .stop }
-        let method = answered < transactionCount ? methodOf(answered) : nil
+        let method = methodOf(answered)
         if method == "CONNECT" && (200..<300).contains(status) { return .stop }
         if status < 200 || status == 204 || status == 304 || method == "HEAD" { return .none }
         if head.chunked { return .chunked }

@@ -162,11 +162,13 @@ public struct HTTPFramer: Sendable {
         collecting(&events) { $0.gap(sink: &$1) }
     }
 
-    /// Bytes were lost in this direction (a capture gap).
-    public mutating func gap<Sink: HTTPFramerSink>(sink: inout Sink) {
+    /// Bytes were lost in this direction (a capture gap). Returns whether
+    /// framing lost sync (it does not inside a body delimited by the close).
+    @discardableResult
+    public mutating func gap<Sink: HTTPFramerSink>(sink: inout Sink) -> Bool {
         switch state {
         case .untilClose, .stopped:
-            return   // a body to the close, or not HTTP: nothing to find
+            return false   // a body to the close, or not HTTP: nothing to find
         case .startLine where line.isEmpty:
             state = .resync
             atLineStart = true
@@ -177,6 +179,7 @@ public struct HTTPFramer: Sendable {
             // after the gap may begin the next message.
             atLineStart = true
         }
+        return true
     }
 
     /// The next message is an HTTP/0.9 response: a bare body up to the close.
@@ -446,8 +449,12 @@ public struct HTTPFramer: Sendable {
         return false
     }
 
+    /// Whether the last coding `value` lists is chunked: its last non-empty
+    /// comma-separated part, found from the end (no array of the parts is made).
     static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer) -> Bool {
-        guard let last = value.split(separator: UInt8(ascii: ",")).last else { return false }
-        return equalsIgnoringCase(trimmed(last), "chunked")
+        var end = value.count
+        while end > 0 && value[end - 1] == UInt8(ascii: ",") { end -= 1 }
+        let start = value[..<end].lastIndex(of: UInt8(ascii: ",")).map { $0 + 1 } ?? 0
+        return equalsIgnoringCase(trimmed(value[start..<end]), "chunked")
     }
 }

@@ -20,6 +20,9 @@ public struct HTTPMessageHead: Sendable, Equatable {
     public var upgrade: String?
 
     public init() {}
+
+    /// The message ends its connection: "Connection: close", or HTTP/1.0 without keep-alive.
+    public var closesConnection: Bool { connectionClose || (isHTTP10 && !connectionKeepAlive) }
 }
 
 /// What a framer found in a stream, in order.
