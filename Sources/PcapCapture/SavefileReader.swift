@@ -268,7 +268,7 @@ public final class SavefileReader {
         guard stoppedAt == nil, !endedCleanly else { return nil }
         guard let base = bytes else {
             load(0)
-            return bytes == nil ? nil : next()
+            return next()
         }
         let recordStart = chunks.offset(ofChunk: chunkNumber) + position
         let tail = length - position
@@ -285,8 +285,7 @@ public final class SavefileReader {
         }
         // The record (or its header) runs into the next chunk: copy what is here, then the rest.
         spanning.copyMemory(from: base + position, byteCount: tail)
-        load(chunkNumber + 1)
-        guard let next = bytes else { return stop(at: recordStart) }
+        let next = load(chunkNumber + 1)
         var have = tail
         if have < SavefileChunks.recordHeaderLength {
             let take = SavefileChunks.recordHeaderLength - have
@@ -304,7 +303,9 @@ public final class SavefileReader {
         return record(UnsafeRawPointer(spanning), 0, captured: captured)
     }
 
-    private func load(_ k: Int) {
+    /// Makes chunk `k` the one being read, from its start; returns its bytes.
+    @discardableResult
+    private func load(_ k: Int) -> UnsafeRawPointer {
         let c = chunks.chunk(k, for: reader)
         chunkNumber = k
         bytes = c.bytes
@@ -312,6 +313,7 @@ public final class SavefileReader {
         position = 0
         lastChunk = c.isLast
         readFailed = c.failed
+        return c.bytes
     }
 
     /// Stops at the record at `offset` (libpcap reads on from there and names any fault).

@@ -371,7 +371,7 @@ public struct PoolAnalyzer: Sendable {
             closesPerSecondClient: Double(closedByClient) / span, closesPerSecondServer: Double(closedByServer) / span,
             portExhaustionSeconds: exhaustion, timeline: timeline,
             requestsPerSecondTimeline: [], inferred: InferredSettings(), findings: [])
-        let keptIdle = idleIntervals.filter { $0.end - $0.start > grace }.count
+        let keptIdle = kept.count
         let peakOpenForQueue = peakOpen
         // Requests queued in the client: a connection takes its next request
         // the moment its response ends, while every other open one is busy.

@@ -113,9 +113,9 @@ public struct Analyzer {
         }
     }
 
-    /// A shard's share of a packet. A TCP segment belongs to the shard its flow
-    /// key's hash names (the high bits: the flow table indexes by the low
-    /// ones); other shards only note its time. A packet that is not TCP is
+    /// A shard's share of a packet. A TCP segment belongs to the shard that
+    /// `owner` names from its two endpoints (a mix of its own, independent of
+    /// the flow table's hash); other shards only note its time. A packet that is not TCP is
     /// counted by one shard: the one its Ethernet/IPv4/TCP header would name, or
     /// by packet number. Each shard counts what it owns; `finish(shards:)` adds.
     @inline(__always)

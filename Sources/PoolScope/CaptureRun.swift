@@ -1,5 +1,4 @@
 @_exported import PcapCapture
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -81,8 +81,9 @@ struct AnalysisOptions: ParsableArguments {
     var portRange: String = "32768-60999"
 
     @Option(name: .long, help: ArgumentHelp(
-        "Analysis threads for whole-capture reports (default: the cores available, at most 4). Each reads the input and "
-            + "tracks its share of the flows; the report is the same for any count. NDJSON and standard input use one.",
+        "Analysis threads for whole-capture reports (default: the cores available, at most 4). Each walks every record "
+            + "(a file is read from disk once for all) and tracks its share of the flows; the report is the same for any count. "
+            + "NDJSON and standard input use one.",
         valueName: "count"))
     var threads: Int = min(4, ProcessInfo.processInfo.activeProcessorCount)
 

@@ -134,8 +134,7 @@ public struct FlowTracker {
     /// when `sharded`.
     @inline(__always)
     public mutating func ingest(_ segment: TCPSegment, at time: CaptureTime, packetNumber: Int = 0) {
-        if time.nanoseconds > now { now = time.nanoseconds }
-        if now >= nextSweep { sweep() }
+        advance(to: time)
         let key = FlowKey(segment.source, segment.destination)
         let hash = key.hash64
         if let slot = table.slot(for: key, hash: hash) {
