@@ -187,7 +187,7 @@ struct OutputOptions: ParsableArguments {
             let ns = record.start.nanoseconds % 1000 != 0 || record.end.nanoseconds % 1000 != 0
             scratch.json.reset()
             JSONReport.writeRecord(record, nanoseconds: ns, files: files, into: &scratch.json)
-            output.write(bytes: scratch.json.bytes)
+            scratch.json.withBytes { output.write(bytes: $0) }
             if flushEachRecord { output.flush() }
         }
     }

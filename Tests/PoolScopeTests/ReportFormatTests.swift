@@ -32,6 +32,30 @@ import Testing
         #expect(json.text == #"{"zero":0,"negative":-42,"big":9223372036854775807,"min":-9223372036854775808,"#
             + #""micro":1700000000.000001,"nano":1700000000.000001999,"epoch":0.000000,"none":null,"flag":true,"list":["x","y"]}"#)
     }
+
+    /// JSONText keeps its bytes in a buffer of its own: a copy must not see
+    /// the original's later writes, nor the original a copy's, and `reset()`
+    /// starts a record afresh (commas included) in the same buffer.
+    @Test func copiesAreIndependentAndResetStartsOver() {
+        var a = JSONText(reservingCapacity: 1)
+        a.beginObject()
+        a.field("n", 7)
+        var b = a
+        a.field("ms", 1.5, decimals: 3)
+        b.field("ms", -0.25, decimals: 2)
+        a.field("digits", 1_234_567_890_123)
+        a.endObject()
+        b.endObject()
+        #expect(a.text == #"{"n":7,"ms":1.500,"digits":1234567890123}"#)
+        #expect(b.text == #"{"n":7,"ms":-0.25}"#)
+        a.reset()
+        a.beginArray()
+        for i in [5, 10, 99, 100, 1_000_000] { a.rawNumber(i) }
+        a.endArray()
+        a.newline()
+        #expect(a.text == "[5,10,99,100,1000000]\n")
+        #expect(a.bytes == Array(a.text.utf8))
+    }
 }
 
 @Suite struct TimeFormatting {
