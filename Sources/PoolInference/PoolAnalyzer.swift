@@ -184,6 +184,27 @@ public struct PoolAnalyzer: Sendable {
         return results.map { $0! }
     }
 
+    /// Each host's TIME_WAIT windows, for `TimeWaitLedger.loads`: the client's
+    /// address for windows the client held, the server's for the server's (both
+    /// for both), from the members of several shards' analyzers, each window cut
+    /// short at a reuse its shard's ledger noted. (The summaries hold every
+    /// connection's window anyway: a ledger of its own held a second copy.)
+    public static func timeWaitWindows(of shards: [PoolAnalyzer], ledgers: [TimeWaitLedger]) -> [IPAddress: [(start: Int64, end: Int64)]] {
+        precondition(shards.count == ledgers.count)
+        var windows: [IPAddress: [(start: Int64, end: Int64)]] = [:]
+        for (shard, ledger) in zip(shards, ledgers) {
+            for (key, pool) in shard.pools {
+                for m in pool.members {
+                    guard let holder = m.timeWaitHolder else { continue }
+                    let window = (start: m.timeWaitStart, end: ledger.end(ofWindow: m.id, m.timeWaitEnd))
+                    if holder != .server { windows[key.client, default: []].append(window) }
+                    if holder != .client { windows[key.server.address, default: []].append(window) }
+                }
+            }
+        }
+        return windows
+    }
+
     static func isSortedByID(_ members: [Member]) -> Bool {
         zip(members, members.dropFirst()).allSatisfy { $0.id < $1.id }
     }

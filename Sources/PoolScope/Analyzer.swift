@@ -276,7 +276,7 @@ public struct Analyzer {
             pools.append(shards[i].takePools())
         }
         summary.tracking.peakLiveConnections = peaks.max() ?? 0
-        summary.timeWaitHosts = TimeWaitLedger.loads(of: ledgers)
+        summary.timeWaitHosts = TimeWaitLedger.loads(of: PoolAnalyzer.timeWaitWindows(of: pools, ledgers: ledgers))
 
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
@@ -327,7 +327,9 @@ public struct Analyzer {
         recordIndex = [:]
         summary.tracking = flows.stats
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
-        if shard == nil { summary.timeWaitHosts = flows.timeWaitLedger.loads() }
+        if shard == nil {
+            summary.timeWaitHosts = TimeWaitLedger.loads(of: PoolAnalyzer.timeWaitWindows(of: [poolAnalyzer], ledgers: [flows.timeWaitLedger]))
+        }
         records.sort { $0.id < $1.id }
     }
 }

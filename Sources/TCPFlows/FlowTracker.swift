@@ -261,7 +261,6 @@ public struct FlowTracker {
 
     private mutating func emit(_ record: consuming ConnectionRecord, runningAtEnd: Bool) {
         if record.timeWait != nil { record.timeWait!.runningAtCaptureEnd = runningAtEnd }
-        timeWaitLedger.add(record)
         finished.append(record)
     }
 
@@ -305,22 +304,25 @@ public struct FlowTracker {
 
 /// TIME_WAIT windows per host: how many connections each IP held in
 /// TIME_WAIT at once, over time (what `ss -tan state time-wait` shows).
+///
+/// The windows themselves are not kept here: each finished connection
+/// leaves its window in its pool summary (PoolInference), which is kept to
+/// the end anyway, and the loads are made from those. The tracker notes here
+/// the windows a new SYN on the same 4-tuple cut short after their
+/// connection had been reported.
 public struct TimeWaitLedger: Sendable {
-    private var windows: [IPAddress: [(id: Int, start: Int64, end: Int64)]] = [:]
-    /// Windows cut short by a new SYN on the same 4-tuple.
+    /// Windows cut short by a new SYN on the same 4-tuple, by connection id.
     private var reusedAt: [Int: Int64] = [:]
 
     public init() {}
 
-    mutating func add(_ record: ConnectionRecord) {
-        guard let tw = record.timeWait else { return }
-        let window = (id: record.id, start: tw.start.nanoseconds, end: min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max))
-        if tw.holder != .server { windows[record.client.address, default: []].append(window) }
-        if tw.holder != .client { windows[record.server.address, default: []].append(window) }
-    }
-
     mutating func noteReuse(id: Int, at time: CaptureTime) {
         reusedAt[id] = time.nanoseconds
+    }
+
+    /// A window's end, or the reuse that cut it short (noted after its connection was reported).
+    public func end(ofWindow id: Int, _ end: Int64) -> Int64 {
+        min(end, reusedAt[id] ?? .max)
     }
 
     /// One host's TIME_WAIT load.
@@ -340,26 +342,14 @@ public struct TimeWaitLedger: Sendable {
         }
     }
 
-    /// Every host's load, busiest first.
-    public func loads(samples: Int = 200) -> [HostLoad] {
-        Self.loads(of: [self], samples: samples)
-    }
-
-    /// The loads over several shards' ledgers (ids are unique across shards),
-    /// gathered host by host rather than merged into one ledger first.
-    public static func loads(of ledgers: [TimeWaitLedger], samples: Int = 200) -> [HostLoad] {
+    /// Every host's load, busiest first, from each host's windows (start, end).
+    public static func loads(of windows: [IPAddress: [(start: Int64, end: Int64)]], samples: Int = 200) -> [HostLoad] {
         var result: [HostLoad] = []
-        var hosts = Set<IPAddress>()
-        for ledger in ledgers { hosts.formUnion(ledger.windows.keys) }
-        for host in hosts {
+        for (host, list) in windows {
             var events: [(Int64, Int)] = []
-            var connections = 0
-            for ledger in ledgers {
-                guard let list = ledger.windows[host] else { continue }
-                connections += list.count
-                // A window and its reuse are noted by the same shard: the one owning the 4-tuple.
-                for w in list { events.append((w.start, 1)); events.append((min(w.end, ledger.reusedAt[w.id] ?? .max), -1)) }
-            }
+            events.reserveCapacity(list.count * 2)
+            let connections = list.count
+            for w in list { events.append((w.start, 1)); events.append((w.end, -1)) }
             // Ends before starts at the same instant: a reused port is not two at once.
             events.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
             var count = 0, peak = 0, peakAt = events.first?.0 ?? 0
