@@ -142,7 +142,7 @@ public enum JSONReport {
     }
 
     /// An inferred setting: null when not observed, else {value, observations, evidence}.
-    static func writeInferred(_ key: String, _ support: (Int, String)?, into json: inout JSONText, value: (inout JSONText) -> Void) {
+    static func writeInferred(_ key: StaticString, _ support: (Int, String)?, into json: inout JSONText, value: (inout JSONText) -> Void) {
         guard let (observations, evidence) = support else {
             json.field(key, nil as String?)
             return
@@ -163,7 +163,7 @@ public enum JSONReport {
         json.field("last", epochNanoseconds: c.last?.nanoseconds, nanosecondDigits: ns)
         json.beginObject("undecoded")
         for (reason, count) in c.undecoded.nonZero {
-            json.field(reason.description, count)
+            json.field(named: reason.description, count)
         }
         json.endObject()
         json.field("tcp_packets", c.tcpPackets)
@@ -350,21 +350,21 @@ public enum JSONReport {
     }
 
     /// A `{"client": ..., "server": ...}` object.
-    static func writePerSide(_ key: String, _ v: PerSide<Int>, into json: inout JSONText) {
+    static func writePerSide(_ key: StaticString, _ v: PerSide<Int>, into json: inout JSONText) {
         json.beginObject(key)
         json.field("client", v.client)
         json.field("server", v.server)
         json.endObject()
     }
 
-    static func writePerSide(_ key: String, _ v: PerSide<String>, into json: inout JSONText) {
+    static func writePerSide(_ key: StaticString, _ v: PerSide<String>, into json: inout JSONText) {
         json.beginObject(key)
         json.field("client", v.client)
         json.field("server", v.server)
         json.endObject()
     }
 
-    static func writeOptions(_ key: String, _ o: HandshakeOptions, into json: inout JSONText) {
+    static func writeOptions(_ key: StaticString, _ o: HandshakeOptions, into json: inout JSONText) {
         json.beginObject(key)
         json.field("mss", o.maximumSegmentSize)
         json.field("window_scale", o.windowScale)

@@ -112,7 +112,7 @@ public struct JSONText {
         out().append(bracket)
     }
 
-    public mutating func beginObject(_ key: String? = nil) {
+    public mutating func beginObject(_ key: StaticString? = nil) {
         if let key { self.key(key) } else { separator(out()) }
         open(UInt8(ascii: "{"))
     }
@@ -121,7 +121,7 @@ public struct JSONText {
         close(UInt8(ascii: "}"))
     }
 
-    public mutating func beginArray(_ key: String? = nil) {
+    public mutating func beginArray(_ key: StaticString? = nil) {
         if let key { self.key(key) } else { separator(out()) }
         open(UInt8(ascii: "["))
     }
@@ -130,19 +130,34 @@ public struct JSONText {
         close(UInt8(ascii: "]"))
     }
 
-    /// Keys are PoolScope's own ASCII names: no escaping needed. Returns the
-    /// buffer (made unique) for the value that follows.
+    /// Keys are PoolScope's own ASCII names, compile-time constants: no
+    /// escaping, and no String to retain and release around each (that was a
+    /// twentieth of an NDJSON run). Returns the buffer (made unique) for the
+    /// value that follows.
     @inline(__always)
     @discardableResult
-    private mutating func key(_ k: String) -> Storage {
+    private mutating func key(_ k: StaticString) -> Storage {
         let out = out()
         separator(out)
-        out.append(UInt8(ascii: "\""))
-        Self.appendUTF8(k, to: out)
-        out.reserve(2)
-        out.base[out.count] = UInt8(ascii: "\"")
-        out.base[out.count &+ 1] = UInt8(ascii: ":")
-        out.count &+= 2
+        let n = k.utf8CodeUnitCount
+        out.reserve(n &+ 3)
+        let at = out.base + out.count
+        at[0] = UInt8(ascii: "\"")
+        (at + 1).update(from: k.utf8Start, count: n)
+        at[n &+ 1] = UInt8(ascii: "\"")
+        at[n &+ 2] = UInt8(ascii: ":")
+        out.count &+= n &+ 3
+        return out
+    }
+
+    /// A key made at run time (a name from data, such as a counter's): quoted and escaped.
+    @inline(__always)
+    @discardableResult
+    private mutating func key(named k: String) -> Storage {
+        let out = out()
+        separator(out)
+        Self.appendQuoted(k, to: out)
+        out.append(UInt8(ascii: ":"))
         return out
     }
 
@@ -166,29 +181,35 @@ public struct JSONText {
         out().append(0x0A)
     }
 
-    public mutating func field(_ k: String, _ v: String?) {
+    public mutating func field(_ k: StaticString, _ v: String?) {
         let out = key(k)
         if let v { Self.appendQuoted(v, to: out) } else { Self.appendUTF8("null", to: out) }
     }
 
-    public mutating func field(_ k: String, _ v: Int?) {
+    public mutating func field(_ k: StaticString, _ v: Int?) {
         let out = key(k)
         if let v { Self.appendInteger(v, to: out) } else { Self.appendUTF8("null", to: out) }
     }
 
-    public mutating func field(_ k: String, _ v: Bool?) {
+    /// An integer under a key made at run time.
+    public mutating func field(named k: String, _ v: Int?) {
+        let out = key(named: k)
+        if let v { Self.appendInteger(v, to: out) } else { Self.appendUTF8("null", to: out) }
+    }
+
+    public mutating func field(_ k: StaticString, _ v: Bool?) {
         let out = key(k)
         Self.appendUTF8(v.map { $0 ? "true" : "false" } ?? "null", to: out)
     }
 
     /// A number already formatted (e.g. an exact timestamp).
-    public mutating func field(_ k: String, number: String?) {
+    public mutating func field(_ k: StaticString, number: String?) {
         let out = key(k)
         Self.appendUTF8(number ?? "null", to: out)
     }
 
     /// A non-integral number, to `decimals` places (e.g. milliseconds to 3).
-    public mutating func field(_ k: String, _ v: Double?, decimals: Int) {
+    public mutating func field(_ k: StaticString, _ v: Double?, decimals: Int) {
         let out = key(k)
         guard let v, v.isFinite else { Self.appendUTF8("null", to: out); return }
         var scale = 1.0
@@ -203,7 +224,7 @@ public struct JSONText {
     }
 
     /// Nanoseconds since the epoch as exact seconds with 6 or 9 decimals.
-    public mutating func field(_ k: String, epochNanoseconds ns: Int64?, nanosecondDigits: Bool) {
+    public mutating func field(_ k: StaticString, epochNanoseconds ns: Int64?, nanosecondDigits: Bool) {
         let out = key(k)
         guard let ns else { Self.appendUTF8("null", to: out); return }
         Self.appendEpoch(ns, nanosecondDigits: nanosecondDigits, to: out)

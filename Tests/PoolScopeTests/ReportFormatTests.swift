@@ -55,6 +55,13 @@ import Testing
         a.newline()
         #expect(a.text == "[5,10,99,100,1000000]\n")
         #expect(a.bytes == Array(a.text.utf8))
+        // Keys are constants, except a name from data, which is escaped.
+        a.reset()
+        a.beginObject()
+        a.field(named: "not_\"tcp\"", 2)
+        a.field(named: "none", nil)
+        a.endObject()
+        #expect(a.text == #"{"not_\"tcp\"":2,"none":null}"#)
     }
 }
 
