@@ -428,14 +428,9 @@ public struct PoolAnalyzer: Sendable {
 
     enum IdleEnd: Sendable { case reuse, clientClose, serverClose, captureEnd }
 
-    /// How many of the sorted `values` are at most `t` (binary search).
+    /// How many of the sorted `values` are at most `t`.
     static func count(_ values: [Int64], atMost t: Int64) -> Int {
-        var low = 0, high = values.count
-        while low < high {
-            let mid = (low + high) / 2
-            if values[mid] <= t { low = mid + 1 } else { high = mid }
-        }
-        return low
+        partitionPoint(values.count) { values[$0] > t }
     }
 
     /// Requests started in each second of the pool's life: [(second start, count)].
@@ -565,4 +560,17 @@ public struct PoolAnalyzer: Sendable {
         }
         return out
     }
+}
+
+/// The first index in 0..<count where `isAtOrPast` holds, for a predicate
+/// false then true along the indices (binary search). Package-wide: the
+/// Analyzer places kept records and renumbers shards' connections with it.
+@inlinable @inline(__always)
+package func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
+    var low = 0, high = count
+    while low < high {
+        let mid = (low + high) / 2
+        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
+    }
+    return low
 }

@@ -333,15 +333,3 @@ public struct Analyzer {
         records.sort { $0.id < $1.id }
     }
 }
-
-/// The first index in 0..<count where `isAtOrPast` holds, for a predicate
-/// false then true along the indices (binary search).
-@inline(__always)
-private func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
-    var low = 0, high = count
-    while low < high {
-        let mid = (low + high) / 2
-        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
-    }
-    return low
-}
