@@ -94,6 +94,8 @@ public struct Connection: Sendable {
     public var portReuse: PortReuseRecord?
     /// Which input file the connection's first packet came from (0 for a single file).
     public var sourceIndex = 0
+    /// The HTTP progress and close the pool analysis last saw (`FlowTracker.forEachLive`).
+    var poolProgressSeen = -1
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id

@@ -40,6 +40,23 @@ import Testing
         #expect(p.findings[0].advice.contains("MaxIdleConnsPerHost ≥ 20"))
     }
 
+    /// A finding names at most `connectionIDLimit` connections (the lowest
+    /// ids) and counts them all: one thread or two, the same ones.
+    @Test(arguments: [1, 2]) func findingsListTheLowestIDsAndCountAll(threads: Int) throws {
+        let (_, _, full) = try pool("pool-go-default-c20")
+        var settings = PoolSettings()
+        settings.connectionIDLimit = 5
+        let capped = try #require(try CaptureRun.analyzeFiles([Paths.fixture("pool-go-default-c20.pcap")], poolSettings: settings,
+                                                              threads: threads).pools.first)
+        #expect(codes(capped) == ["idle-cap-churn", "time-wait-buildup"])
+        for (all, few) in zip(full.findings, capped.findings) {
+            #expect(all.connectionIDs.count == all.connectionCount)
+            #expect(few.connectionCount == all.connectionCount)
+            #expect(few.connectionIDs == Array(all.connectionIDs.sorted().prefix(5)))
+        }
+        #expect(full.findings.map(\.connectionCount) == [54, 56])
+    }
+
     @Test func maxIdleConnsPerHost10UnderConcurrency10() throws {
         let (truth, _, p) = try pool("pool-go-maxidle10-c10")
         #expect(p.inferred.maxIdlePerHost?.value == 10)
