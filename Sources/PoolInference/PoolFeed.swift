@@ -7,18 +7,19 @@ import TCPFlows
 /// Online: what is kept follows live connections (a few words each, while
 /// they are open), TIME_WAIT windows still running, and each pool's counters
 /// (`PoolTally`), never the number of connections or requests a capture
-/// holds. Fed three ways: `observe` with each open connection once a second
-/// (its requests and responses so far), `finish` with each finished record
-/// (its close and TIME_WAIT), and `reuse` when a new SYN cuts a reported
-/// connection's TIME_WAIT short. `tick` hands the events since the last tick
-/// to a `PoolSweeper`, which orders them and sweeps each pool's life.
+/// holds. Fed three ways: `observe` with each open connection whose requests,
+/// responses or close changed (every `PoolSettings.tickSeconds` of capture
+/// time), `finish` with each finished record (its TIME_WAIT, and its close if
+/// not seen yet), and `reuse` when a new SYN cuts a reported connection's
+/// TIME_WAIT short. `tick` hands the events since the last tick to a
+/// `PoolSweeper`, which orders them and sweeps each pool's life.
 ///
-/// Why the sweeper trails the capture by `PoolSettings.sweepDelay` (3 s): a
-/// close is known only when its record is finished (the tracker's linger, 1 s,
-/// after its last packet, at a sweep once a second), and an idle stretch is
-/// classified only once it is known whether the client closed it within the
-/// grace. A connection that carries no request for longer than that after
-/// its SYN is counted from when its first request (or its end) is seen.
+/// The sweeper trails the capture by `sweepDelay` (a tick, and the grace
+/// before an idle stretch is known not to end in the client's close), and by
+/// `timeWaitDelay` for TIME_WAIT windows, known only when a record is finished
+/// (the tracker's linger after the last packet, at its once-a-second sweep). A
+/// connection that carries no request for longer than that after its SYN is
+/// counted from when its first request (or its end) is seen.
 ///
 /// One feed per analysis shard: a connection's events come from the shard
 /// that tracks it, and the sweeper merges the shards' batches.
@@ -258,7 +259,9 @@ public struct PoolFeed: Sendable {
         }
         tallies[Int(pool)].firstID = min(tallies[Int(pool)].firstID, id)
         emit(pool, PoolEvent(.open, at: start, +1))
-        emit(pool, PoolEvent(.opened, at: start, payload: start))
+        // Only a pool whose every connection so far carried one request can
+        // make the finding this check serves (connection-per-request).
+        if tallies[Int(pool)].singleRequestIDs != nil { emit(pool, PoolEvent(.opened, at: start, payload: start)) }
         return Conn(pool: pool)
     }
 

@@ -1,5 +1,4 @@
 import PacketDecode
-import Glibc
 import TCPFlows
 
 /// Sweeps each pool's life in time order, from the events its feeds hand
@@ -12,8 +11,6 @@ import TCPFlows
 /// says no later one can come before them; what a pool keeps after that is
 /// bounded: counters, at most `timelinePoint` points, an hour of per-second
 /// counts, 1,024 samples.
-let debugSweep = getenv("POOLSCOPE_DEBUG_SWEEP") != nil
-
 public struct PoolSweeper: Sendable {
     public let settings: PoolSettings
     let grace: Int64
@@ -88,11 +85,6 @@ public struct PoolSweeper: Sendable {
         }
         waiting = still
         for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough) }
-        if debugSweep {
-            let pend = pools.reduce(0) { $0 + $1.queue.pending.count - $1.queue.head + $1.timeWaitQueue.pending.count - $1.timeWaitQueue.head }
-            let cap = pools.reduce(0) { $0 + $1.queue.pending.capacity + $1.timeWaitQueue.pending.capacity }
-            print("sweep through \(through) waiting \(waiting.count) pending \(pend) capacity \(cap)")
-        }
     }
 
     // MARK: - Reports
