@@ -23,6 +23,7 @@ public struct PoolSweeper: Sendable {
     var hosts: [HostSweep] = []
     /// Pools with events waiting.
     var waiting: [Int32] = []
+    var scratch = SortScratch()
 
     /// Timeline points kept over all pools: each pool's share, at most 200
     /// (a capture of 4,096 pools gets 64 each; memory stays bounded by it).
@@ -80,7 +81,7 @@ public struct PoolSweeper: Sendable {
         var still: [Int32] = []
         for pool in waiting {
             pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace, cap: cap,
-                                   limit: settings.connectionIDLimit)
+                                   limit: settings.connectionIDLimit, scratch: &scratch)
             if pools[Int(pool)].isWaiting { still.append(pool) }
         }
         waiting = still
@@ -195,7 +196,9 @@ struct PoolSweep: Sendable {
         if e.kind == .timeWaitClient || e.kind == .timeWaitServer { timeWaitQueue.add(e) } else { queue.add(e) }
     }
 
-    mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int) {
+    mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int, scratch: inout SortScratch) {
+        queue.settle(&scratch)
+        timeWaitQueue.settle(&scratch)
         while let e = queue.next(through: through) { apply(e, grace: grace, cap: cap, limit: limit) }
         queue.compact(through: through)
         while let e = timeWaitQueue.next(through: timeWaitThrough) { apply(e, grace: grace, cap: cap, limit: limit) }
@@ -301,36 +304,44 @@ struct EventQueue: Sendable {
 
     @inline(__always) mutating func add(_ e: PoolEvent) { incoming.append(e) }
 
-    /// The next event at or before `through`, after ordering what came in. An
-    /// event for an instant already swept (a connection whose first request
-    /// came long after its SYN) counts from the sweep's point.
+    /// Orders what came in since the last sweep into the queue. An event for
+    /// an instant already swept (a connection whose first request came long
+    /// after its SYN) counts from the sweep's point. Buffers are kept: a
+    /// pool's queues hold about what one tick brings, and growing them again
+    /// from nothing each tick was a tenth of the sweep.
+    @inline(__always)
+    mutating func settle(_ scratch: inout SortScratch) {
+        guard !incoming.isEmpty else { return }
+        for i in incoming.indices where incoming[i].time < swept { incoming[i].time = swept }
+        sortByTime(&incoming, &scratch)
+        mergeFromTheEnd(&pending, from: head, incoming)
+        incoming.removeAll(keepingCapacity: true)
+    }
+
+    /// The next event at or before `through` (after `settle`).
     @inline(__always)
     mutating func next(through: Int64) -> PoolEvent? {
-        if !incoming.isEmpty {
-            for i in incoming.indices where incoming[i].time < swept { incoming[i].time = swept }
-            sortByTime(&incoming)
-            mergeFromTheEnd(&pending, from: head, incoming)
-            // Not kept: a buffer per pool, thousands of pools, would be memory held for nothing.
-            incoming = []
-        }
         guard head < pending.count, pending[head].time <= through else { return nil }
         head += 1
         return pending[head - 1]
     }
 
-    /// Drops the swept events. A queue holds the last moments' events: moved
-    /// to a buffer of their size once the swept ones are half, so its
-    /// capacity stays within twice what it holds.
+    /// Drops the swept events, in place.
     mutating func compact(through: Int64) {
         swept = max(swept, through)
         if head == pending.count {
-            pending = []
-            head = 0
-        } else if head >= 64 && head * 2 >= pending.count {
-            pending = Array(pending[head...])
-            head = 0
+            pending.removeAll(keepingCapacity: true)
+        } else if head > 0 {
+            pending.removeFirst(head)
         }
+        head = 0
     }
+}
+
+/// Buffers for sorting events, kept by the sweeper across pools and ticks.
+struct SortScratch: Sendable {
+    var keys: [UInt64] = []
+    var events: [PoolEvent] = []
 }
 
 /// Sorts a pool's events of one tick by time: a few dozen (insertion sort),
@@ -338,7 +349,7 @@ struct EventQueue: Sendable {
 /// index, in one word each: sorting them is a fraction of sorting the events
 /// with a comparison closure, which was a twentieth of a run).
 @inline(__always)
-func sortByTime(_ events: inout [PoolEvent]) {
+func sortByTime(_ events: inout [PoolEvent], _ scratch: inout SortScratch) {
     guard events.count > 32 else {
         for i in events.indices.dropFirst() {
             let e = events[i]
@@ -361,13 +372,14 @@ func sortByTime(_ events: inout [PoolEvent]) {
         events.sort { $1.sortsAfter($0) }
         return
     }
-    var keys = [UInt64](repeating: 0, count: events.count)
+    scratch.keys.removeAll(keepingCapacity: true)
     for i in events.indices {
-        keys[i] = UInt64(events[i].time &- low) << 24 | UInt64(events[i].rank) << 22 | UInt64(i)
+        scratch.keys.append(UInt64(events[i].time &- low) << 24 | UInt64(events[i].rank) << 22 | UInt64(i))
     }
-    keys.sort()
-    let unsorted = events
-    for k in keys.indices { events[k] = unsorted[Int(keys[k] & 0x3F_FFFF)] }
+    scratch.keys.sort()
+    scratch.events.removeAll(keepingCapacity: true)
+    scratch.events.append(contentsOf: events)
+    for k in scratch.keys.indices { events[k] = scratch.events[Int(scratch.keys[k] & 0x3F_FFFF)] }
 }
 
 /// Merges sorted `incoming` into the sorted `queue[head...]` in place, from
