@@ -34,6 +34,8 @@ struct PoolEvent: Sendable {
     var delta: Int8
     /// An idle interval longer than the close-after-response grace (a "kept" idle connection).
     var kept: Bool
+    /// An idle stretch's end (idle, -1): 1 when the client closed it, 2 the server (its duration is an idle close's).
+    var closedBy: UInt8 = 0
 
     init(_ kind: Kind, at time: Int64, _ delta: Int8 = 0, payload: Int64 = 0, kept: Bool = false) {
         self.time = time
@@ -51,11 +53,11 @@ struct PoolEvent: Sendable {
     }
 }
 
-/// A TIME_WAIT window starting (+1) or ending (-1) on a host.
+/// A TIME_WAIT window starting (+1) or ending (-1) on a host (the feed's host index).
 struct HostTimeWaitEvent: Sendable {
-    var host: IPAddress
-    var time: Int64
+    var host: Int32
     var delta: Int8
+    var time: Int64
 }
 
 /// What a feed hands the sweeper at each tick: pools first seen since the
@@ -64,6 +66,7 @@ struct HostTimeWaitEvent: Sendable {
 /// before it; `timeWaitThrough` for TIME_WAIT's).
 public struct PoolBatch: Sendable {
     var newPools: [PoolKey] = []
+    var newHosts: [IPAddress] = []
     var events: [PoolEvent] = []
     var hostEvents: [HostTimeWaitEvent] = []
     public internal(set) var through: Int64 = .min

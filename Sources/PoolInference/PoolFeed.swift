@@ -73,6 +73,7 @@ public struct PoolFeed: Sendable {
         let i = Int32(hosts.count)
         hostIndex[address] = i
         hosts.append(address)
+        batch.newHosts.append(address)
         return i
     }
 
@@ -91,22 +92,29 @@ public struct PoolFeed: Sendable {
     /// responses since the last look. Not counted until its pool is known
     /// (its first request, or TLS hello).
     public mutating func observe(_ view: FlowTracker.LiveView) {
-        var c: Conn
-        if let known = connections[view.id] {
-            c = known
+        if let i = connections.index(forKey: view.id) {
+            let c = connections.values[i]
             guard !c.closeSent else { return }
             guard c.requests < view.transactions.count || view.close != nil
                     || (c.responses < c.requests && view.transactions[Int(c.responses)].responseEnd != nil) else { return }
+            var changed = c
+            update(&changed, view)
+            // By index: nothing above inserts into `connections`, so it still names this entry.
+            connections.values[i] = changed
         } else {
             guard view.named else { return }
-            c = register(id: view.id, key: PoolKey(client: view.client.address, server: view.server, name: view.name), start: view.start)
+            var c = register(id: view.id, key: PoolKey(client: view.client.address, server: view.server, name: view.name), start: view.start)
+            update(&c, view)
+            connections[view.id] = c
         }
+    }
+
+    private mutating func update(_ c: inout Conn, _ view: FlowTracker.LiveView) {
         if let close = view.close {
             sendClose(&c, view.id, view.transactions, close)
         } else {
             advance(&c, view.id, view.transactions, end: nil)
         }
-        connections[view.id] = c
     }
 
     /// A finished connection: the rest of its requests, its close, its TIME_WAIT, and the pool's counts.
@@ -315,18 +323,17 @@ public struct PoolFeed: Sendable {
     private mutating func endIdle(_ c: inout Conn, at end: Int64, _ endedBy: IdleEnd) {
         let start = c.lastDone
         let kept = c.idleStartSent || end - start > grace
-        if c.idleStartSent {
-            emit(c.pool, PoolEvent(.idle, at: end, -1, payload: start, kept: true))
-        } else if end > start {
-            emit(c.pool, PoolEvent(.idle, at: start, +1, payload: start, kept: kept))
-            emit(c.pool, PoolEvent(.idle, at: end, -1, payload: start, kept: kept))
+        // An idle close's duration rides on the stretch's end (or, for a stretch of no length, comes alone).
+        let closedBy: UInt8 = endedBy == .clientClose ? 1 : endedBy == .serverClose ? 2 : 0
+        if c.idleStartSent || end > start {
+            if !c.idleStartSent { emit(c.pool, PoolEvent(.idle, at: start, +1, payload: start, kept: kept)) }
+            var idleEnd = PoolEvent(.idle, at: end, -1, payload: start, kept: kept)
+            idleEnd.closedBy = closedBy
+            emit(c.pool, idleEnd)
+        } else if closedBy != 0 {
+            emit(c.pool, PoolEvent(closedBy == 1 ? .clientIdleClose : .serverIdleClose, at: end, payload: 0))
         }
         tallies[Int(c.pool)].noteIdle(endedBy, kept: kept)
-        switch endedBy {
-        case .clientClose: emit(c.pool, PoolEvent(.clientIdleClose, at: end, payload: end - start))
-        case .serverClose: emit(c.pool, PoolEvent(.serverIdleClose, at: end, payload: end - start))
-        case .reuse, .captureEnd: break
-        }
         c.lastDone = .min
         c.idleStartSent = false
     }
@@ -337,8 +344,8 @@ public struct PoolFeed: Sendable {
             if w.holder != .server { emit(w.pool, PoolEvent(.timeWaitClient, at: time, delta)) }
             if w.holder != .client { emit(w.pool, PoolEvent(.timeWaitServer, at: time, delta)) }
         }
-        if w.holder != .server { batch.hostEvents.append(HostTimeWaitEvent(host: hosts[Int(w.client)], time: time, delta: delta)) }
-        if w.holder != .client { batch.hostEvents.append(HostTimeWaitEvent(host: hosts[Int(w.server)], time: time, delta: delta)) }
+        if w.holder != .server { batch.hostEvents.append(HostTimeWaitEvent(host: w.client, delta: delta, time: time)) }
+        if w.holder != .client { batch.hostEvents.append(HostTimeWaitEvent(host: w.server, delta: delta, time: time)) }
     }
 }
 

@@ -16,8 +16,9 @@ public struct PoolSweeper: Sendable {
     let grace: Int64
     var keys: [PoolKey] = []
     var index: [PoolKey: Int32] = [:]
-    /// Per feed: its pool index to ours.
+    /// Per feed: its pool and host indices to ours.
     var feedPools: [[Int32]] = []
+    var feedHosts: [[Int32]] = []
     var pools: [PoolSweep] = []
     var hostIndex: [IPAddress: Int] = [:]
     var hosts: [HostSweep] = []
@@ -33,6 +34,7 @@ public struct PoolSweeper: Sendable {
         self.settings = settings
         grace = Int64(settings.closeAfterResponseGrace * 1e9)
         feedPools = Array(repeating: [], count: feeds)
+        feedHosts = Array(repeating: [], count: feeds)
     }
 
     var timelineCap: Int { max(32, min(200, Self.timelineBudget / max(pools.count, 1))) & ~1 }
@@ -42,6 +44,7 @@ public struct PoolSweeper: Sendable {
     public mutating func take(_ batch: inout PoolBatch, from feed: Int = 0) {
         defer {
             batch.newPools.removeAll(keepingCapacity: true)
+            batch.newHosts.removeAll(keepingCapacity: true)
             batch.events.removeAll(keepingCapacity: true)
             batch.hostEvents.removeAll(keepingCapacity: true)
         }
@@ -56,22 +59,22 @@ public struct PoolSweeper: Sendable {
                 feedPools[feed].append(i)
             }
         }
-        for event in batch.events {
-            let pool = feedPools[feed][Int(event.pool)]
-            if !pools[Int(pool)].isWaiting { waiting.append(pool) }
-            pools[Int(pool)].add(event)
-        }
-        for e in batch.hostEvents {
-            let h: Int
-            if let known = hostIndex[e.host] {
-                h = known
+        for host in batch.newHosts {
+            if let known = hostIndex[host] {
+                feedHosts[feed].append(Int32(known))
             } else {
-                h = hosts.count
-                hostIndex[e.host] = h
-                hosts.append(HostSweep(host: e.host))
+                feedHosts[feed].append(Int32(hosts.count))
+                hostIndex[host] = hosts.count
+                hosts.append(HostSweep(host: host))
             }
-            hosts[h].insert(e.time, e.delta)
         }
+        let poolMap = feedPools[feed]
+        for event in batch.events {
+            let pool = poolMap[Int(event.pool)]
+            if pools[Int(pool)].add(event) { waiting.append(pool) }
+        }
+        let hostMap = feedHosts[feed]
+        for e in batch.hostEvents { hosts[Int(hostMap[Int(e.host)])].insert(e.time, e.delta) }
     }
 
     /// Sweeps every pool and host as far as a tick's batches allow: events
@@ -82,7 +85,7 @@ public struct PoolSweeper: Sendable {
         for pool in waiting {
             pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace, cap: cap,
                                    limit: settings.connectionIDLimit, scratch: &scratch)
-            if pools[Int(pool)].isWaiting { still.append(pool) }
+            if pools[Int(pool)].isWaiting { still.append(pool) } else { pools[Int(pool)].listed = false }
         }
         waiting = still
         for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough) }
@@ -190,10 +193,16 @@ struct PoolSweep: Sendable {
     var serverCloses = IdleDurations()
 
     var isWaiting: Bool { queue.isWaiting || timeWaitQueue.isWaiting }
+    /// On the sweeper's list of pools with events waiting.
+    var listed = false
 
+    /// Queues an event; true when the pool must go on the waiting list.
     @inline(__always)
-    mutating func add(_ e: PoolEvent) {
+    mutating func add(_ e: PoolEvent) -> Bool {
         if e.kind == .timeWaitClient || e.kind == .timeWaitServer { timeWaitQueue.add(e) } else { queue.add(e) }
+        if listed { return false }
+        listed = true
+        return true
     }
 
     mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int, scratch: inout SortScratch) {
@@ -240,6 +249,11 @@ struct PoolSweep: Sendable {
                 } else if idle == peakIdle && d > 0 && idle > 0 {
                     timesAtPeakIdle += 1
                 }
+                if e.closedBy == 1 {
+                    clientCloses.add(end: e.time, idle: e.time - e.payload)
+                } else if e.closedBy == 2 {
+                    serverCloses.add(end: e.time, idle: e.time - e.payload)
+                }
             }
         case .timeWaitClient:
             timeWaitClient += d
@@ -257,9 +271,9 @@ struct PoolSweep: Sendable {
             let others = open - 1
             if others > 0 && active - 1 >= others && open >= peakOpen { handoffsAtPeak += 1 }
         case .clientIdleClose:
-            clientCloses.add(end: e.time, idle: e.payload)
+            clientCloses.add(end: e.time, idle: 0)
         case .serverIdleClose:
-            serverCloses.add(end: e.time, idle: e.payload)
+            serverCloses.add(end: e.time, idle: 0)
         }
     }
 
