@@ -57,7 +57,8 @@ public struct PoolAnalyzer: Sendable {
     public mutating func tick(now: Int64) {
         var batch = feed.tick(now: now)
         let (through, timeWaitThrough) = (batch.through, batch.timeWaitThrough)
-        sweeper.take(&batch)
+        sweeper.take(batch)
+        batch.clear()
         feed.recycle(&batch)
         sweeper.sweep(through: through, timeWaitThrough: timeWaitThrough)
     }
@@ -71,8 +72,7 @@ public struct PoolAnalyzer: Sendable {
 
     /// Ends the analysis at `captureEnd` and reports.
     public mutating func finish(captureEnd: Int64) -> (pools: [PoolReport], hosts: [TimeWaitLedger.HostLoad]) {
-        var last = feed.end(captureEnd: captureEnd)
-        sweeper.take(&last)
+        sweeper.take(feed.end(captureEnd: captureEnd))
         sweeper.sweep(through: .max, timeWaitThrough: .max)
         return (sweeper.reports(tallies: [feed.poolTallies], captureEnd: captureEnd), sweeper.hostLoads())
     }

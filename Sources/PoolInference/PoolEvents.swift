@@ -72,4 +72,12 @@ public struct PoolBatch: Sendable {
     public internal(set) var through: Int64 = .min
     /// As far for TIME_WAIT's events, which come later.
     public internal(set) var timeWaitThrough: Int64 = .min
+
+    /// Empties it, keeping its buffers (for `PoolFeed.recycle`).
+    mutating func clear() {
+        newPools.removeAll(keepingCapacity: true)
+        newHosts.removeAll(keepingCapacity: true)
+        events.removeAll(keepingCapacity: true)
+        hostEvents.removeAll(keepingCapacity: true)
+    }
 }

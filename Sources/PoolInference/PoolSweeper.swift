@@ -26,30 +26,38 @@ public struct PoolSweeper: Sendable {
     var waiting: [Int32] = []
     var scratch = SortScratch()
 
-    /// Timeline points kept over all pools: each pool's share, at most 200
-    /// (a capture of 4,096 pools gets 64 each; memory stays bounded by it).
-    static let timelineBudget = 262_144
+    /// Timeline points a pool keeps (thinned as they come).
+    static let timelineCap = 200
 
-    public init(settings: PoolSettings = PoolSettings(), feeds: Int = 1) {
+    /// Which share of the pools and hosts this sweeper sweeps: those whose
+    /// key hashes to `share` of `shares` (a sharded analysis has a sweeper
+    /// per shard, each fed every shard's batches; a pool's report depends on
+    /// its own events only, so the split does not change it).
+    let share: Int
+    let shares: Int
+
+    public init(settings: PoolSettings = PoolSettings(), feeds: Int = 1, share: Int = 0, of shares: Int = 1) {
         self.settings = settings
         grace = Int64(settings.closeAfterResponseGrace * 1e9)
         feedPools = Array(repeating: [], count: feeds)
         feedHosts = Array(repeating: [], count: feeds)
+        self.share = share
+        self.shares = shares
     }
 
-    var timelineCap: Int { max(32, min(200, Self.timelineBudget / max(pools.count, 1))) & ~1 }
+    var timelineCap: Int { Self.timelineCap }
+
+    @inline(__always) func owns<K: Hashable>(_ key: K) -> Bool {
+        shares == 1 || Int(UInt(bitPattern: key.hashValue) % UInt(shares)) == share
+    }
 
     /// Takes one feed's batch (several feeds' batches for one tick may come in
-    /// any order), leaving it empty with its buffers (for `PoolFeed.recycle`).
-    public mutating func take(_ batch: inout PoolBatch, from feed: Int = 0) {
-        defer {
-            batch.newPools.removeAll(keepingCapacity: true)
-            batch.newHosts.removeAll(keepingCapacity: true)
-            batch.events.removeAll(keepingCapacity: true)
-            batch.hostEvents.removeAll(keepingCapacity: true)
-        }
+    /// any order): its events for the pools and hosts this sweeper sweeps.
+    public mutating func take(_ batch: PoolBatch, from feed: Int = 0) {
         for key in batch.newPools {
-            if let known = index[key] {
+            if !owns(key) {
+                feedPools[feed].append(-1)
+            } else if let known = index[key] {
                 feedPools[feed].append(known)
             } else {
                 let i = Int32(keys.count)
@@ -60,7 +68,9 @@ public struct PoolSweeper: Sendable {
             }
         }
         for host in batch.newHosts {
-            if let known = hostIndex[host] {
+            if !owns(host) {
+                feedHosts[feed].append(-1)
+            } else if let known = hostIndex[host] {
                 feedHosts[feed].append(Int32(known))
             } else {
                 feedHosts[feed].append(Int32(hosts.count))
@@ -71,10 +81,13 @@ public struct PoolSweeper: Sendable {
         let poolMap = feedPools[feed]
         for event in batch.events {
             let pool = poolMap[Int(event.pool)]
-            if pools[Int(pool)].add(event) { waiting.append(pool) }
+            if pool >= 0 && pools[Int(pool)].add(event) { waiting.append(pool) }
         }
         let hostMap = feedHosts[feed]
-        for e in batch.hostEvents { hosts[Int(hostMap[Int(e.host)])].insert(e.time, e.delta) }
+        for e in batch.hostEvents {
+            let h = hostMap[Int(e.host)]
+            if h >= 0 { hosts[Int(h)].insert(e.time, e.delta) }
+        }
     }
 
     /// Sweeps every pool and host as far as a tick's batches allow: events
@@ -98,11 +111,28 @@ public struct PoolSweeper: Sendable {
     /// the feed's pool index), connection ids passed through `renumber`. Call
     /// after the feeds' last batches were taken and swept.
     public func reports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
+        Self.reports(of: [self], tallies: feeds, captureEnd: captureEnd, renumber: renumber)
+    }
+
+    /// The reports of several sweepers' shares, in the order of each pool's first connection.
+    public static func reports(of sweepers: [PoolSweeper], tallies feeds: [[PoolTally]], captureEnd: Int64,
+                               renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
+        sweepers.flatMap { $0.firstIDsAndReports(tallies: feeds, captureEnd: captureEnd, renumber: renumber) }
+            .sorted { $0.first < $1.first }.map(\.report)
+    }
+
+    /// Each host's TIME_WAIT load over several sweepers' shares, busiest first.
+    public static func hostLoads(of sweepers: [PoolSweeper]) -> [TimeWaitLedger.HostLoad] {
+        sweepers.flatMap { $0.hostLoads() }.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
+    }
+
+    func firstIDsAndReports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)?) -> [(first: Int, report: PoolReport)] {
         let limit = settings.connectionIDLimit
         var merged = [PoolTally?](repeating: nil, count: keys.count)
         for (f, tallies) in feeds.enumerated() {
             for (local, tally) in tallies.enumerated() {
                 let pool = Int(feedPools[f][local])
+                guard pool >= 0 else { continue }
                 if merged[pool] == nil { merged[pool] = tally } else { merged[pool]!.merge(tally, limit: limit) }
             }
         }
@@ -114,7 +144,7 @@ public struct PoolSweeper: Sendable {
             sweep.finish(cap: cap)
             out.append((tally.firstID, report(tally, sweep, captureEnd: captureEnd, renumber: renumber)))
         }
-        return out.sorted { $0.first < $1.first }.map(\.report)
+        return out
     }
 
     /// Each host's TIME_WAIT load, busiest first.

@@ -303,9 +303,9 @@ public struct Analyzer {
             for (k, live) in shards[i].flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
         }
         summary.tracking.peakLiveConnections = peaks.max() ?? 0
-        // Every shard delivered its last batch when it settled: the sweeper is complete.
-        let sweeper = shards[0].shard!.pools.finished()
-        summary.timeWaitHosts = sweeper.hostLoads()
+        // Every shard delivered its last batch when it settled: the sweepers take what is left.
+        let sweepers = shards[0].shard!.pools.finished()
+        summary.timeWaitHosts = PoolSweeper.hostLoads(of: sweepers)
 
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
@@ -321,8 +321,8 @@ public struct Analyzer {
         }
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = total - records.count
-        report.pools = sweeper.reports(tallies: shards.map(\.poolAnalyzer.tallies), captureEnd: summary.last?.nanoseconds ?? 0,
-                                       renumber: newID)
+        report.pools = PoolSweeper.reports(of: sweepers, tallies: shards.map(\.poolAnalyzer.tallies),
+                                           captureEnd: summary.last?.nanoseconds ?? 0, renumber: newID)
         return report
     }
 

@@ -1,74 +1,87 @@
 import PoolInference
 import Synchronization
 
-/// The one pool sweeper that a sharded analysis's shards feed. A pool's
-/// connections are spread over the shards (by 4-tuple), and its peaks need
-/// all of them in time order: each shard hands over its batch at each tick,
-/// a quarter second of capture time (the shards tick at the same packets: every shard sees every packet's time), and once every shard's
-/// batch for a tick is in, the shard that completed it sweeps them, tick
-/// after tick, while the others read on.
+/// The pool sweep of a sharded analysis. A pool's connections are spread
+/// over the shards (by 4-tuple), and its peaks need all of them in time
+/// order: each shard hands over its batch at each tick (a quarter second of
+/// capture time; the shards tick at the same packets, since every shard sees
+/// every packet's time). Each shard also sweeps a share of the pools (and
+/// hosts), those whose key hashes to it, from every shard's batches, once a
+/// tick's batches are all in: the sweep runs on both cores, as the reading
+/// does, and no pool is touched by two threads.
 public final class ShardedPools: @unchecked Sendable {
     private struct State {
-        /// Batches of the ticks not swept yet, the first being tick `first`.
+        /// Batches of the ticks some sweeper has not taken, the first being tick `first`.
         var ticks: [[PoolBatch?]] = []
         var first = 0
-        /// A shard is sweeping: the others only leave their batches.
-        var sweeping = false
+        /// The next tick each shard's sweeper takes.
+        var cursors: [Int]
+    }
+
+    /// One shard's sweeper, mutated only by that shard's thread (and after all have finished).
+    private final class Share: @unchecked Sendable {
+        var sweeper: PoolSweeper
+        init(_ sweeper: PoolSweeper) { self.sweeper = sweeper }
     }
 
     private let shards: Int
-    private let state = Mutex(State())
-    /// Touched only by the shard holding `sweeping`, and after every shard has finished.
-    private var sweeper: PoolSweeper
+    private let state: Mutex<State>
+    private let shares: [Share]
 
     public init(shards: Int, settings: PoolSettings) {
         self.shards = shards
-        sweeper = PoolSweeper(settings: settings, feeds: shards)
+        state = Mutex(State(cursors: Array(repeating: 0, count: shards)))
+        shares = (0..<shards).map { Share(PoolSweeper(settings: settings, feeds: shards, share: $0, of: shards)) }
     }
 
-    /// Shard `shard`'s batch for its `tick`-th tick (its last batch included).
+    /// Shard `shard`'s batch for its `tick`-th tick (its last batch
+    /// included); then that shard sweeps its share of every tick now complete.
     func deliver(_ batch: consuming PoolBatch, shard: Int, tick: Int) {
-        var work = state.withLock { s -> [[PoolBatch]] in
+        let work = state.withLock { s -> [[PoolBatch]] in
             let k = tick - s.first
             while s.ticks.count <= k { s.ticks.append(Array(repeating: nil, count: shards)) }
             s.ticks[k][shard] = batch
-            guard !s.sweeping else { return [] }
-            let taken = Self.takeComplete(&s)
-            s.sweeping = !taken.isEmpty
-            return taken
+            return Self.takeComplete(&s, for: shard)
         }
-        while !work.isEmpty {
-            for tick in work {
-                var through = Int64.max, timeWaitThrough = Int64.max
-                for (feed, batch) in tick.enumerated() {
-                    var batch = batch
-                    through = min(through, batch.through)
-                    timeWaitThrough = min(timeWaitThrough, batch.timeWaitThrough)
-                    sweeper.take(&batch, from: feed)
-                }
-                sweeper.sweep(through: through, timeWaitThrough: timeWaitThrough)
+        sweep(work, share: shard)
+    }
+
+    /// Every shard has delivered its last batch and stopped: each share takes
+    /// the ticks it has not, and the sweepers are handed over.
+    func finished() -> [PoolSweeper] {
+        for i in 0..<shards {
+            sweep(state.withLock { Self.takeComplete(&$0, for: i) }, share: i)
+        }
+        return shares.map(\.sweeper)
+    }
+
+    private func sweep(_ work: [[PoolBatch]], share i: Int) {
+        for tick in work {
+            var through = Int64.max, timeWaitThrough = Int64.max
+            for (feed, batch) in tick.enumerated() {
+                through = min(through, batch.through)
+                timeWaitThrough = min(timeWaitThrough, batch.timeWaitThrough)
+                shares[i].sweeper.take(batch, from: feed)
             }
-            work = state.withLock { s in
-                let taken = Self.takeComplete(&s)
-                if taken.isEmpty { s.sweeping = false }
-                return taken
-            }
+            shares[i].sweeper.sweep(through: through, timeWaitThrough: timeWaitThrough)
         }
     }
 
-    /// The leading ticks every shard has delivered.
-    private static func takeComplete(_ s: inout State) -> [[PoolBatch]] {
-        var n = 0
-        while n < s.ticks.count && s.ticks[n].allSatisfy({ $0 != nil }) { n += 1 }
-        guard n > 0 else { return [] }
-        let taken = s.ticks[0..<n].map { $0.map { $0! } }
-        s.ticks.removeFirst(n)
-        s.first += n
+    /// The complete ticks from `shard`'s cursor on; ticks every sweeper has
+    /// taken are dropped.
+    private static func takeComplete(_ s: inout State, for shard: Int) -> [[PoolBatch]] {
+        var taken: [[PoolBatch]] = []
+        var t = s.cursors[shard]
+        while t - s.first < s.ticks.count, let batches = Optional(s.ticks[t - s.first]), batches.allSatisfy({ $0 != nil }) {
+            taken.append(batches.map { $0! })
+            t += 1
+        }
+        s.cursors[shard] = t
+        let done = (s.cursors.min() ?? s.first) - s.first
+        if done > 0 {
+            s.ticks.removeFirst(done)
+            s.first += done
+        }
         return taken
-    }
-
-    /// After every shard delivered its last batch.
-    func finished() -> PoolSweeper {
-        sweeper
     }
 }
