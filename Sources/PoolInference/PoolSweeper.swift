@@ -150,7 +150,8 @@ public struct PoolSweeper: Sendable {
     /// Each host's TIME_WAIT load, busiest first.
     public func hostLoads() -> [TimeWaitLedger.HostLoad] {
         var loads: [TimeWaitLedger.HostLoad] = []
-        for var h in hosts {
+        // A feed names both hosts of every window; one that held none is not listed.
+        for var h in hosts where h.connections > 0 {
             h.finish()
             let timeline: [(time: CaptureTime, count: Int)] = h.points.map { (CaptureTime(nanoseconds: $0.time), Int($0.count)) }
             loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
