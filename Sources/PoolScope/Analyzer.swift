@@ -65,10 +65,9 @@ public struct Analyzer {
 
     /// Connections tracked right now.
     public var liveConnections: Int { flows.liveConnections }
-    /// When the pools next look at the open connections, when they last did,
-    /// and how many batches went to the shards' sweeper.
+    /// When the pools next look at the open connections, and how many
+    /// batches went to the shards' sweepers.
     private var nextPoolTick = Int64.min
-    private var lastPoolTick = Int64.min
     private var poolTicks = 0
 
     /// What a live view shows: counts so far, and the pools as of now.
@@ -189,9 +188,8 @@ public struct Analyzer {
         // Out of self while the tracker calls back: no overlapping access, and no copy.
         var pools = PoolAnalyzer(settings: poolAnalyzer.settings)
         swap(&pools, &poolAnalyzer)
-        flows.forEachLive(since: lastPoolTick) { pools.observe($0) }
+        flows.forEachLive { pools.observe($0) }
         swap(&pools, &poolAnalyzer)
-        lastPoolTick = now
         if let shard {
             shard.pools.deliver(poolAnalyzer.batch(now: flows.latest), shard: shard.index, tick: poolTicks)
             poolTicks += 1

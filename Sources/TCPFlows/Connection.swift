@@ -96,6 +96,8 @@ public struct Connection: Sendable {
     public var sourceIndex = 0
     /// The HTTP progress and close the pool analysis last saw (`FlowTracker.forEachLive`).
     var poolProgressSeen = -1
+    /// On the tracker's list of connections with packets since the pool analysis last looked.
+    var poolTouched = false
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id
