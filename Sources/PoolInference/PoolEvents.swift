@@ -21,9 +21,19 @@ struct PoolEvent: Sendable {
         case opened
         /// A request went out the moment a response ended: counts if all the others were busy then.
         case handoff
-        /// An idle connection closed by the client (or server) after `payload` ns idle.
+        /// An idle close of no length (by the client, or the server).
         case clientIdleClose, serverIdleClose
+        /// A response ended (active -1) and, with `idleStarts`, an idle stretch began (`kept`).
+        case response
+        /// A request started (active +1); with `idleEnds`, an idle stretch from `payload`
+        /// ended (`kept`); with `handoff`, the check of that name.
+        case request
     }
+
+    /// `delta` of a response or request event: its flags.
+    static let idleStarts: Int8 = 1
+    static let idleEnds: Int8 = 1
+    static let handoff: Int8 = 2
 
     var time: Int64
     /// An idle interval's start (idle), a connection id (capClosure), a duration (idle closes).
@@ -45,11 +55,16 @@ struct PoolEvent: Sendable {
         self.kept = kept
     }
 
-    /// At one instant: ends, then starts, then checks (which see the state after both).
-    @inline(__always) var rank: UInt8 { delta < 0 ? 0 : delta > 0 ? 1 : 2 }
+    /// Events are ordered by time only: at one instant the sweep applies every
+    /// event's ends, then every start, then the checks (which see the state after both).
+    @inline(__always) func sortsAfter(_ other: PoolEvent) -> Bool { time > other.time }
 
-    @inline(__always) func sortsAfter(_ other: PoolEvent) -> Bool {
-        time != other.time ? time > other.time : rank > other.rank
+    /// It changes the open, active or idle count (a timeline point).
+    var changesCounts: Bool {
+        switch kind {
+        case .open, .active, .idle, .response, .request: return true
+        default: return false
+        }
     }
 }
 

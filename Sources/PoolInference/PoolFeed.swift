@@ -47,6 +47,10 @@ public struct PoolFeed: Sendable {
         var lastDone = Int64.min
         /// That idle stretch's start was handed on already (it had lasted past the delay).
         var idleStartSent = false
+        /// The last response's end is not handed on yet: it goes as one event
+        /// with the idle start, once what follows it is known (a request, a
+        /// close within the grace, or nothing for the delay).
+        var responsePending = false
         /// Finished without a close: open, and any idle stretch running, to the capture's end.
         var openAtEnd = false
         /// Its close was handed on (seen on the open connection, or from its record).
@@ -163,6 +167,7 @@ public struct PoolFeed: Sendable {
             let byClient = close.initiator == .client
             if byClient && end - c.lastDone <= grace && close.kind != .rst && !c.idleStartSent {
                 // Closed right after its response: not kept idle.
+                flushResponse(&c)
                 emit(pool, PoolEvent(.capClosure, at: end, payload: Int64(id)))
                 c.lastDone = .min
             } else {
@@ -189,7 +194,12 @@ public struct PoolFeed: Sendable {
             let c = connections.values[i]
             guard c.lastDone != .min, !c.idleStartSent, !c.closeSent, c.lastDone <= through else { continue }
             // Still idle well past the grace: kept idle, whatever ends it.
-            emit(c.pool, PoolEvent(.idle, at: c.lastDone, +1, payload: c.lastDone, kept: true))
+            if c.responsePending {
+                emit(c.pool, PoolEvent(.response, at: c.lastDone, PoolEvent.idleStarts, kept: true))
+                connections.values[i].responsePending = false
+            } else {
+                emit(c.pool, PoolEvent(.idle, at: c.lastDone, +1, payload: c.lastDone, kept: true))
+            }
             connections.values[i].idleStartSent = true
         }
         while let top = timeWaitEnds.top, top.time <= timeWaitThrough {
@@ -214,6 +224,7 @@ public struct PoolFeed: Sendable {
                 c.responses += 1
             }
             if c.lastDone != .min && c.lastDone <= captureEnd { endIdle(&c, at: captureEnd, .captureEnd) }
+            flushResponse(&c)
         }
         connections = [:]
         while let top = timeWaitEnds.top {
@@ -289,53 +300,89 @@ public struct PoolFeed: Sendable {
         }
     }
 
+    /// A request's start, as one event with the end of the idle stretch
+    /// before it (when there was one, and the request came after it).
     private mutating func sendRequest(_ c: inout Conn, _ xs: [HTTPTransaction]) {
         let i = Int(c.requests)
         let start = xs[i].requestStart
-        emit(c.pool, PoolEvent(.active, at: start, +1))
+        var flags: Int8 = 0
         // A request the moment the previous response ended (its end already handed on).
         if i >= 1, i - 1 < Int(c.responses), let previous = xs[i - 1].responseEnd, start - previous < 2_000_000 {
-            emit(c.pool, PoolEvent(.handoff, at: start))
+            flags |= PoolEvent.handoff
         }
         c.requests += 1
-        if c.lastDone != .min { endIdle(&c, at: max(c.lastDone, start), .reuse) }
+        var idleStart: Int64 = 0, kept = false
+        if c.lastDone != .min {
+            if start >= c.lastDone, let stretch = endIdle(&c, at: start, .reuse, carried: true) {
+                flags |= PoolEvent.idleEnds
+                (idleStart, kept) = stretch
+            } else if c.lastDone != .min {
+                endIdle(&c, at: max(c.lastDone, start), .reuse)
+            }
+        }
+        emit(c.pool, PoolEvent(.request, at: start, flags, payload: idleStart, kept: kept))
     }
 
     private mutating func sendResponse(_ c: inout Conn, _ xs: [HTTPTransaction], done: Int64) {
         let j = Int(c.responses)
-        emit(c.pool, PoolEvent(.active, at: max(done, xs[j].requestStart), -1))
+        let start = xs[j].requestStart
         c.responses += 1
+        c.lastDone = done
+        c.idleStartSent = false
         if j + 1 < Int(c.requests) {
             // The next request went out before this response ended (pipelining), or was handed on first.
+            emit(c.pool, PoolEvent(.active, at: max(done, start), -1))
+            c.responsePending = false
             let next = xs[j + 1].requestStart
             if next - done < 2_000_000 { emit(c.pool, PoolEvent(.handoff, at: next)) }
-            c.lastDone = done
-            c.idleStartSent = false
             endIdle(&c, at: max(done, next), .reuse)
+        } else if done >= start {
+            c.responsePending = true
         } else {
-            c.lastDone = done
-            c.idleStartSent = false
+            emit(c.pool, PoolEvent(.active, at: start, -1))
+            c.responsePending = false
         }
+    }
+
+    /// A pending response's end, with no idle stretch after it.
+    private mutating func flushResponse(_ c: inout Conn) {
+        guard c.responsePending else { return }
+        emit(c.pool, PoolEvent(.response, at: c.lastDone, 0))
+        c.responsePending = false
     }
 
     /// Ends the idle stretch from `c.lastDone`: its events (when it lasted at
     /// all), the pool's counts, and for a close, how long it had been idle.
-    private mutating func endIdle(_ c: inout Conn, at end: Int64, _ endedBy: IdleEnd) {
+    /// `carried`: the end goes with the caller's event; returned, if the stretch lasted.
+    @discardableResult
+    private mutating func endIdle(_ c: inout Conn, at end: Int64, _ endedBy: IdleEnd, carried: Bool = false) -> (Int64, Bool)? {
         let start = c.lastDone
         let kept = c.idleStartSent || end - start > grace
+        let lasted = c.idleStartSent || end > start
+        if c.responsePending {
+            emit(c.pool, PoolEvent(.response, at: start, lasted ? PoolEvent.idleStarts : 0, kept: kept))
+            c.responsePending = false
+        } else if !c.idleStartSent && lasted {
+            emit(c.pool, PoolEvent(.idle, at: start, +1, payload: start, kept: kept))
+        }
         // An idle close's duration rides on the stretch's end (or, for a stretch of no length, comes alone).
         let closedBy: UInt8 = endedBy == .clientClose ? 1 : endedBy == .serverClose ? 2 : 0
-        if c.idleStartSent || end > start {
-            if !c.idleStartSent { emit(c.pool, PoolEvent(.idle, at: start, +1, payload: start, kept: kept)) }
-            var idleEnd = PoolEvent(.idle, at: end, -1, payload: start, kept: kept)
-            idleEnd.closedBy = closedBy
-            emit(c.pool, idleEnd)
+        var carriedEnd: (Int64, Bool)?
+        if lasted {
+            if carried {
+                carriedEnd = (start, kept)
+            } else {
+                var idleEnd = PoolEvent(.idle, at: end, -1, payload: start, kept: kept)
+                idleEnd.closedBy = closedBy
+                emit(c.pool, idleEnd)
+            }
         } else if closedBy != 0 {
             emit(c.pool, PoolEvent(closedBy == 1 ? .clientIdleClose : .serverIdleClose, at: end, payload: 0))
         }
         tallies[Int(c.pool)].noteIdle(endedBy, kept: kept)
         c.lastDone = .min
         c.idleStartSent = false
+        return carriedEnd
     }
 
     private mutating func sendTimeWait(_ w: RunningTimeWait, at time: Int64, _ delta: Int8) {

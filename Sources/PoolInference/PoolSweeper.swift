@@ -239,72 +239,130 @@ struct PoolSweep: Sendable {
     mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int, scratch: inout SortScratch) {
         queue.settle(&scratch)
         timeWaitQueue.settle(&scratch)
-        while let e = queue.next(through: through) { apply(e, grace: grace, cap: cap, limit: limit) }
-        queue.compact(through: through)
-        while let e = timeWaitQueue.next(through: timeWaitThrough) { apply(e, grace: grace, cap: cap, limit: limit) }
-        timeWaitQueue.compact(through: timeWaitThrough)
+        // Out of self while swept (no overlapping access, and no copy).
+        var q = EventQueue()
+        swap(&q, &queue)
+        sweep(&q, through: through, grace: grace, cap: cap, limit: limit)
+        swap(&q, &queue)
+        swap(&q, &timeWaitQueue)
+        sweep(&q, through: timeWaitThrough, grace: grace, cap: cap, limit: limit)
+        swap(&q, &timeWaitQueue)
+    }
+
+    /// Each instant's events: every end, then every start, then the checks.
+    @inline(__always)
+    private mutating func sweep(_ q: inout EventQueue, through: Int64, grace: Int64, cap: Int, limit: Int) {
+        while q.head < q.pending.count && q.pending[q.head].time <= through {
+            let t = q.pending[q.head].time
+            var last = q.head + 1
+            while last < q.pending.count && q.pending[last].time == t { last += 1 }
+            // One timeline point per instant with a change: the state after it.
+            if pointTime != .min && pointTime != t && q.pending[q.head..<last].contains(where: \.changesCounts) {
+                timeline.append(point, cap: cap)
+            }
+            for k in q.head..<last { applyEnds(q.pending[k]) }
+            for k in q.head..<last { applyStarts(q.pending[k]) }
+            for k in q.head..<last { applyChecks(q.pending[k], grace: grace, limit: limit) }
+            q.head = last
+        }
+        q.compact(through: through)
     }
 
     @inline(__always)
-    mutating func apply(_ e: PoolEvent, grace: Int64, cap: Int, limit: Int) {
-        let d = Int(e.delta)
+    mutating func applyEnds(_ e: PoolEvent) {
         switch e.kind {
-        case .open, .active, .idle:
-            // One timeline point per instant: the state after its last change.
-            if e.time != pointTime && pointTime != .min { timeline.append(point, cap: cap) }
+        case .open where e.delta < 0: open -= 1; pointTime = e.time
+        case .active where e.delta < 0: active -= 1; pointTime = e.time
+        case .response: active -= 1; pointTime = e.time
+        case .idle where e.delta < 0: endIdle(e)
+        case .request where e.delta & PoolEvent.idleEnds != 0: endIdle(e)
+        case .timeWaitClient where e.delta < 0: timeWaitClient -= 1
+        case .timeWaitServer where e.delta < 0: timeWaitServer -= 1
+        default: break
+        }
+    }
+
+    @inline(__always)
+    mutating func applyStarts(_ e: PoolEvent) {
+        switch e.kind {
+        case .open where e.delta > 0:
+            open += 1
             pointTime = e.time
-            switch e.kind {
-            case .open:
-                open += d
-                if open > peakOpen {
-                    peakOpen = open
-                    handoffsAtPeak = 0
-                }
-            case .active:
-                active += d
-                if active > peakActive { peakActive = active }
-                if d > 0 { noteRequest(at: e.time) }
-            default:
-                idle += d
-                if e.kept {
-                    if d > 0 {
-                        keptStarts.insert(e.payload, at: partitionPoint(keptStarts.count) { keptStarts[$0] > e.payload })
-                    } else {
-                        let i = partitionPoint(keptStarts.count) { keptStarts[$0] >= e.payload }
-                        if i < keptStarts.count && keptStarts[i] == e.payload { keptStarts.remove(at: i) }
-                    }
-                }
-                if idle > peakIdle {
-                    peakIdle = idle
-                    timesAtPeakIdle = 1
-                } else if idle == peakIdle && d > 0 && idle > 0 {
-                    timesAtPeakIdle += 1
-                }
-                if e.closedBy == 1 {
-                    clientCloses.add(end: e.time, idle: e.time - e.payload)
-                } else if e.closedBy == 2 {
-                    serverCloses.add(end: e.time, idle: e.time - e.payload)
-                }
+            if open > peakOpen {
+                peakOpen = open
+                handoffsAtPeak = 0
             }
-        case .timeWaitClient:
-            timeWaitClient += d
+        case .active where e.delta > 0, .request:
+            active += 1
+            pointTime = e.time
+            if active > peakActive { peakActive = active }
+            noteRequest(at: e.time)
+        case .idle where e.delta > 0:
+            startIdle(at: e.time, start: e.payload, kept: e.kept)
+        case .response where e.delta & PoolEvent.idleStarts != 0:
+            startIdle(at: e.time, start: e.time, kept: e.kept)
+        case .timeWaitClient where e.delta > 0:
+            timeWaitClient += 1
             peakTimeWaitClient = max(peakTimeWaitClient, timeWaitClient)
-        case .timeWaitServer:
-            timeWaitServer += d
+        case .timeWaitServer where e.delta > 0:
+            timeWaitServer += 1
             peakTimeWaitServer = max(peakTimeWaitServer, timeWaitServer)
+        default: break
+        }
+    }
+
+    @inline(__always)
+    mutating func applyChecks(_ e: PoolEvent, grace: Int64, limit: Int) {
+        switch e.kind {
         case .capClosure:
             if !keptStarts.isEmpty { capWhileOthersIdle.add(Int(e.payload), limit: limit) }
         case .opened:
             // Another connection sat idle since before this one was opened (by more than the grace), and still.
             if let oldest = keptStarts.first, oldest <= e.payload - grace - 1 { openedBesideIdle += 1 }
         case .handoff:
-            // As many open as ever, all of them busy: the request waited for a connection.
-            let others = open - 1
-            if others > 0 && active - 1 >= others && open >= peakOpen { handoffsAtPeak += 1 }
+            handoffCheck()
+        case .request where e.delta & PoolEvent.handoff != 0:
+            handoffCheck()
         case .clientIdleClose:
             clientCloses.add(end: e.time, idle: 0)
         case .serverIdleClose:
             serverCloses.add(end: e.time, idle: 0)
+        default: break
+        }
+    }
+
+    /// As many open as ever, all of them busy: the request waited for a connection.
+    @inline(__always)
+    mutating func handoffCheck() {
+        let others = open - 1
+        if others > 0 && active - 1 >= others && open >= peakOpen { handoffsAtPeak += 1 }
+    }
+
+    @inline(__always)
+    mutating func startIdle(at t: Int64, start: Int64, kept: Bool) {
+        idle += 1
+        pointTime = t
+        if kept { keptStarts.insert(start, at: partitionPoint(keptStarts.count) { keptStarts[$0] > start }) }
+        if idle > peakIdle {
+            peakIdle = idle
+            timesAtPeakIdle = 1
+        } else if idle == peakIdle && idle > 0 {
+            timesAtPeakIdle += 1
+        }
+    }
+
+    @inline(__always)
+    mutating func endIdle(_ e: PoolEvent) {
+        idle -= 1
+        pointTime = e.time
+        if e.kept {
+            let i = partitionPoint(keptStarts.count) { keptStarts[$0] >= e.payload }
+            if i < keptStarts.count && keptStarts[i] == e.payload { keptStarts.remove(at: i) }
+        }
+        if e.closedBy == 1 {
+            clientCloses.add(end: e.time, idle: e.time - e.payload)
+        } else if e.closedBy == 2 {
+            serverCloses.add(end: e.time, idle: e.time - e.payload)
         }
     }
 
@@ -412,19 +470,19 @@ func sortByTime(_ events: inout [PoolEvent], _ scratch: inout SortScratch) {
         low = min(low, e.time)
         high = max(high, e.time)
     }
-    // 40 bits of nanoseconds (18 minutes) and 22 of index; else compare.
-    guard high &- low >= 0, high &- low < 1 << 40, events.count < 1 << 22 else {
+    // 40 bits of nanoseconds (18 minutes) and 24 of index; else compare.
+    guard high &- low >= 0, high &- low < 1 << 40, events.count < 1 << 24 else {
         events.sort { $1.sortsAfter($0) }
         return
     }
     scratch.keys.removeAll(keepingCapacity: true)
     for i in events.indices {
-        scratch.keys.append(UInt64(events[i].time &- low) << 24 | UInt64(events[i].rank) << 22 | UInt64(i))
+        scratch.keys.append(UInt64(events[i].time &- low) << 24 | UInt64(i))
     }
     scratch.keys.sort()
     scratch.events.removeAll(keepingCapacity: true)
     scratch.events.append(contentsOf: events)
-    for k in scratch.keys.indices { events[k] = scratch.events[Int(scratch.keys[k] & 0x3F_FFFF)] }
+    for k in scratch.keys.indices { events[k] = scratch.events[Int(scratch.keys[k] & 0xFF_FFFF)] }
 }
 
 /// Merges sorted `incoming` into the sorted `queue[head...]` in place, from
