@@ -106,8 +106,8 @@ public struct PoolFeed: Sendable {
             // By index: nothing above inserts into `connections`, so it still names this entry.
             connections.values[i] = changed
         } else {
-            guard view.named else { return }
-            var c = register(id: view.id, key: PoolKey(client: view.client.address, server: view.server, name: view.name), start: view.start)
+            guard let o = view.identity else { return }
+            var c = register(id: view.id, key: PoolKey(client: o.client.address, server: o.server, name: o.name), start: o.start)
             update(&c, view)
             connections[view.id] = c
         }
@@ -115,7 +115,7 @@ public struct PoolFeed: Sendable {
 
     private mutating func update(_ c: inout Conn, _ view: FlowTracker.LiveView) {
         if let close = view.close {
-            sendClose(&c, view.id, view.transactions, close)
+            sendClose(&c, view.id, view.transactions, at: close.at, byClient: close.initiator == .client, reset: close.isReset)
         } else {
             advance(&c, view.id, view.transactions, end: nil)
         }
@@ -132,7 +132,7 @@ public struct PoolFeed: Sendable {
         if c.closeSent {
             // Its close was seen while it was open: what followed is not the pool's.
         } else if r.close.at != nil {
-            sendClose(&c, r.id, xs, r.close)
+            sendClose(&c, r.id, xs, at: r.close.at!.nanoseconds, byClient: r.close.initiator == .client, reset: r.close.kind == .rst)
         } else {
             advance(&c, r.id, xs, end: nil)
             c.openAtEnd = true
@@ -153,8 +153,7 @@ public struct PoolFeed: Sendable {
     /// before it, responses not seen to end busy until it, and the last idle
     /// stretch, ended by it or, when the client closed within the grace after
     /// its response, not an idle stretch at all.
-    private mutating func sendClose(_ c: inout Conn, _ id: Int, _ xs: [HTTPTransaction], _ close: CloseRecord) {
-        guard let end = close.at?.nanoseconds else { return }
+    private mutating func sendClose(_ c: inout Conn, _ id: Int, _ xs: [HTTPTransaction], at end: Int64, byClient: Bool, reset: Bool) {
         let pool = c.pool
         advance(&c, id, xs, end: end)
         while c.responses < c.requests {
@@ -164,8 +163,7 @@ public struct PoolFeed: Sendable {
         }
         emit(pool, PoolEvent(.open, at: end, -1))
         if c.lastDone != .min {
-            let byClient = close.initiator == .client
-            if byClient && end - c.lastDone <= grace && close.kind != .rst && !c.idleStartSent {
+            if byClient && end - c.lastDone <= grace && !reset && !c.idleStartSent {
                 // Closed right after its response: not kept idle.
                 flushResponse(&c)
                 emit(pool, PoolEvent(.capClosure, at: end, payload: Int64(id)))

@@ -98,6 +98,8 @@ public struct Connection: Sendable {
     var poolProgressSeen = -1
     /// On the tracker's list of connections with packets since the pool analysis last looked.
     var poolTouched = false
+    /// The pool analysis was given its pool's key.
+    var poolNamed = false
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id

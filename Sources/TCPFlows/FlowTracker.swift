@@ -132,16 +132,25 @@ public struct FlowTracker {
     /// What the pool analysis reads of an open connection.
     public struct LiveView {
         public var id: Int
-        public var client: Endpoint
-        public var server: Endpoint
-        public var start: Int64
-        /// TLS SNI, or the first request's Host.
-        public var name: String?
-        /// Whether `name` is settled: a request or a TLS hello was seen.
-        public var named: Bool
+        /// Its pool's key and its start: given once, with the first view whose name is settled.
+        public var identity: Identity?
         public var transactions: [HTTPTransaction]
-        /// Its close, once both sides sent a FIN or either a RST (what the record will say).
-        public var close: CloseRecord?
+        /// Its close, once both sides sent a FIN or either a RST (as the record will say it).
+        public var close: Close?
+
+        public struct Identity {
+            public var client: Endpoint
+            public var server: Endpoint
+            public var start: Int64
+            /// TLS SNI, or the first request's Host.
+            public var name: String?
+        }
+
+        public struct Close {
+            public var at: Int64
+            public var initiator: CloseInitiator?
+            public var isReset: Bool
+        }
     }
 
     /// Connections with packets since the last `forEachLive` (slot and id: a
@@ -171,12 +180,22 @@ public struct FlowTracker {
             // Field by field through the slab's read accessor: a copy of the
             // connection would be 1.5 KB for each of them.
             let transactions = table[slot: slot].app.http.transactionsSoFar
-            let tls = table[slot: slot].app.http.tlsSoFar
-            body(LiveView(id: id, client: table[slot: slot].client, server: table[slot: slot].server,
-                          start: table[slot: slot].start.nanoseconds,
-                          name: tls?.serverName ?? transactions.first?.host, named: tls != nil || !transactions.isEmpty,
-                          transactions: transactions,
-                          close: closed ? table[slot: slot].closeRecord(trackingEnded: "capture_end") : nil))
+            var identity: LiveView.Identity?
+            if !table[slot: slot].poolNamed {
+                // Its pool is known once a request or a TLS hello is seen.
+                let tls = table[slot: slot].app.http.tlsSoFar
+                if tls != nil || !transactions.isEmpty {
+                    table[slot: slot].poolNamed = true
+                    identity = LiveView.Identity(client: table[slot: slot].client, server: table[slot: slot].server,
+                                                 start: table[slot: slot].start.nanoseconds,
+                                                 name: tls?.serverName ?? transactions.first?.host)
+                }
+            }
+            var close: LiveView.Close?
+            if closed, case let record = table[slot: slot].closeRecord(trackingEnded: "capture_end"), let at = record.at {
+                close = LiveView.Close(at: at.nanoseconds, initiator: record.initiator, isReset: record.kind == .rst)
+            }
+            body(LiveView(id: id, identity: identity, transactions: transactions, close: close))
         }
         touched.removeAll(keepingCapacity: true)
     }
