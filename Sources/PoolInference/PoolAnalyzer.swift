@@ -37,8 +37,9 @@ public struct PoolAnalyzer: Sendable {
     public private(set) var feed: PoolFeed
     public private(set) var sweeper: PoolSweeper
 
-    public init(settings: PoolSettings = PoolSettings()) {
-        feed = PoolFeed(settings: settings)
+    /// `shares`: the sweepers of a sharded analysis, among which the feed partitions its events.
+    public init(settings: PoolSettings = PoolSettings(), shares: Int = 1) {
+        feed = PoolFeed(settings: settings, shares: shares)
         sweeper = PoolSweeper(settings: settings)
     }
 

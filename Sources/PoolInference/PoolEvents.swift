@@ -82,7 +82,8 @@ struct HostTimeWaitEvent: Sendable {
 public struct PoolBatch: Sendable {
     var newPools: [PoolKey] = []
     var newHosts: [IPAddress] = []
-    var events: [PoolEvent] = []
+    /// By the share of the sweep each pool falls to (one array per sweeper).
+    var events: [[PoolEvent]] = [[]]
     var hostEvents: [HostTimeWaitEvent] = []
     public internal(set) var through: Int64 = .min
     /// As far for TIME_WAIT's events, which come later.
@@ -92,7 +93,7 @@ public struct PoolBatch: Sendable {
     mutating func clear() {
         newPools.removeAll(keepingCapacity: true)
         newHosts.removeAll(keepingCapacity: true)
-        events.removeAll(keepingCapacity: true)
+        for i in events.indices { events[i].removeAll(keepingCapacity: true) }
         hostEvents.removeAll(keepingCapacity: true)
     }
 }

@@ -83,8 +83,15 @@ public struct PoolFeed: Sendable {
 
     enum IdleEnd { case reuse, clientClose, serverClose, captureEnd }
 
-    public init(settings: PoolSettings = PoolSettings()) {
+    /// Sweepers the events go to, each sweeping the pools whose key hashes to it.
+    let shares: Int
+    /// Each pool's share.
+    var poolShare: [Int32] = []
+
+    public init(settings: PoolSettings = PoolSettings(), shares: Int = 1) {
         self.settings = settings
+        self.shares = shares
+        batch.events = Array(repeating: [], count: shares)
         grace = Int64(settings.closeAfterResponseGrace * 1e9)
         delay = Int64(settings.sweepDelay * 1e9)
         timeWaitDelay = Int64(settings.timeWaitDelay * 1e9)
@@ -242,6 +249,7 @@ public struct PoolFeed: Sendable {
 
     private mutating func takeBatch(through: Int64, timeWaitThrough: Int64) -> PoolBatch {
         var taken = PoolBatch()
+        taken.events = Array(repeating: [], count: shares)
         swap(&taken, &batch)
         taken.through = through
         taken.timeWaitThrough = timeWaitThrough
@@ -252,7 +260,7 @@ public struct PoolFeed: Sendable {
     /// second's events are megabytes, and a new buffer every second was
     /// memory the kernel zeroed again each time.
     public mutating func recycle(_ emptied: inout PoolBatch) {
-        guard batch.events.isEmpty, emptied.events.capacity > batch.events.capacity else { return }
+        guard batch.events.allSatisfy(\.isEmpty), emptied.events.count == batch.events.count else { return }
         swap(&batch.events, &emptied.events)
         swap(&batch.hostEvents, &emptied.hostEvents)
     }
@@ -261,7 +269,7 @@ public struct PoolFeed: Sendable {
     private mutating func emit(_ pool: Int32, _ event: PoolEvent) {
         var e = event
         e.pool = pool
-        batch.events.append(e)
+        batch.events[Int(poolShare[Int(pool)])].append(e)
     }
 
     private mutating func register(id: Int, key: PoolKey, start: Int64) -> Conn {
@@ -272,6 +280,7 @@ public struct PoolFeed: Sendable {
             pool = Int32(tallies.count)
             poolIndex[key] = pool
             tallies.append(PoolTally(key: key))
+            poolShare.append(Int32(PoolSweeper.share(of: key, among: shares)))
             batch.newPools.append(key)
         }
         tallies[Int(pool)].firstID = min(tallies[Int(pool)].firstID, id)

@@ -48,7 +48,12 @@ public struct PoolSweeper: Sendable {
     var timelineCap: Int { Self.timelineCap }
 
     @inline(__always) func owns<K: Hashable>(_ key: K) -> Bool {
-        shares == 1 || Int(UInt(bitPattern: key.hashValue) % UInt(shares)) == share
+        Self.share(of: key, among: shares) == share
+    }
+
+    /// Which of `shares` sweepers sweeps a pool or host (the feeds partition their events by it).
+    @inline(__always) static func share<K: Hashable>(of key: K, among shares: Int) -> Int {
+        shares == 1 ? 0 : Int(UInt(bitPattern: key.hashValue) % UInt(shares))
     }
 
     /// Takes one feed's batch (several feeds' batches for one tick may come in
@@ -79,7 +84,7 @@ public struct PoolSweeper: Sendable {
             }
         }
         let poolMap = feedPools[feed]
-        for event in batch.events {
+        for event in batch.events[share] {
             let pool = poolMap[Int(event.pool)]
             if pool >= 0 && pools[Int(pool)].add(event) { waiting.append(pool) }
         }

@@ -59,7 +59,7 @@ public struct Analyzer {
         flows.sharded = shard != nil
         var pools = poolSettings
         pools.timeWaitSeconds = settings.timeWaitSeconds
-        poolAnalyzer = PoolAnalyzer(settings: pools)
+        poolAnalyzer = PoolAnalyzer(settings: pools, shares: shard?.count ?? 1)
         self.onConnection = onConnection
     }
 
