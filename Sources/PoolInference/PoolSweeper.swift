@@ -257,18 +257,31 @@ struct PoolSweep: Sendable {
     /// Each instant's events: every end, then every start, then the checks.
     @inline(__always)
     private mutating func sweep(_ q: inout EventQueue, through: Int64, grace: Int64, cap: Int, limit: Int) {
-        while q.head < q.pending.count && q.pending[q.head].time <= through {
-            let t = q.pending[q.head].time
-            var last = q.head + 1
-            while last < q.pending.count && q.pending[last].time == t { last += 1 }
-            // One timeline point per instant with a change: the state after it.
-            if pointTime != .min && pointTime != t && q.pending[q.head..<last].contains(where: \.changesCounts) {
-                timeline.append(point, cap: cap)
+        q.pending.withUnsafeBufferPointer { events in
+            var head = q.head
+            while head < events.count && events[head].time <= through {
+                let t = events[head].time
+                var last = head + 1
+                var changes = events[head].changesCounts
+                while last < events.count && events[last].time == t {
+                    changes = changes || events[last].changesCounts
+                    last += 1
+                }
+                // One timeline point per instant with a change: the state after it.
+                if changes && pointTime != .min && pointTime != t { timeline.append(point, cap: cap) }
+                if last == head + 1 {
+                    let e = events[head]
+                    applyEnds(e)
+                    applyStarts(e)
+                    applyChecks(e, grace: grace, limit: limit)
+                } else {
+                    for k in head..<last { applyEnds(events[k]) }
+                    for k in head..<last { applyStarts(events[k]) }
+                    for k in head..<last { applyChecks(events[k], grace: grace, limit: limit) }
+                }
+                head = last
             }
-            for k in q.head..<last { applyEnds(q.pending[k]) }
-            for k in q.head..<last { applyStarts(q.pending[k]) }
-            for k in q.head..<last { applyChecks(q.pending[k], grace: grace, limit: limit) }
-            q.head = last
+            q.head = head
         }
         q.compact(through: through)
     }
