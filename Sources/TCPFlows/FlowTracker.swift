@@ -172,30 +172,32 @@ public struct FlowTracker {
     /// a connection in mid-transfer is not looked at again.
     public mutating func forEachLive(_ body: (LiveView) -> Void) {
         for (slot, id) in touched where table.holds(slot: slot) && table[slot: slot].id == id {
-            table[slot: slot].poolTouched = false
-            let closed = table[slot: slot].isClosed
-            let progress = table[slot: slot].app.http.progress &* 2 &+ (closed ? 1 : 0)
-            guard progress != table[slot: slot].poolProgressSeen else { continue }
-            table[slot: slot].poolProgressSeen = progress
-            // Field by field through the slab's read accessor: a copy of the
-            // connection would be 1.5 KB for each of them.
-            let transactions = table[slot: slot].app.http.transactionsSoFar
-            var identity: LiveView.Identity?
-            if !table[slot: slot].poolNamed {
-                // Its pool is known once a request or a TLS hello is seen.
-                let tls = table[slot: slot].app.http.tlsSoFar
-                if tls != nil || !transactions.isEmpty {
-                    table[slot: slot].poolNamed = true
-                    identity = LiveView.Identity(client: table[slot: slot].client, server: table[slot: slot].server,
-                                                 start: table[slot: slot].start.nanoseconds,
-                                                 name: tls?.serverName ?? transactions.first?.host)
+            // In place: the conversation's getters, called through the subscript's
+            // read accessor, copied the whole conversation (and retained all its buffers).
+            let view: LiveView? = table.withSlot(slot) { c in
+                c.poolTouched = false
+                let closed = c.isClosed
+                let progress = c.app.http.progress &* 2 &+ (closed ? 1 : 0)
+                guard progress != c.poolProgressSeen else { return nil }
+                c.poolProgressSeen = progress
+                let transactions = c.app.http.transactionsSoFar
+                var identity: LiveView.Identity?
+                if !c.poolNamed {
+                    // Its pool is known once a request or a TLS hello is seen.
+                    let tls = c.app.http.tlsSoFar
+                    if tls != nil || !transactions.isEmpty {
+                        c.poolNamed = true
+                        identity = LiveView.Identity(client: c.client, server: c.server, start: c.start.nanoseconds,
+                                                     name: tls?.serverName ?? transactions.first?.host)
+                    }
                 }
+                var close: LiveView.Close?
+                if closed, case let record = c.closeRecord(trackingEnded: "capture_end"), let at = record.at {
+                    close = LiveView.Close(at: at.nanoseconds, initiator: record.initiator, isReset: record.kind == .rst)
+                }
+                return LiveView(id: id, identity: identity, transactions: transactions, close: close)
             }
-            var close: LiveView.Close?
-            if closed, case let record = table[slot: slot].closeRecord(trackingEnded: "capture_end"), let at = record.at {
-                close = LiveView.Close(at: at.nanoseconds, initiator: record.initiator, isReset: record.kind == .rst)
-            }
-            body(LiveView(id: id, identity: identity, transactions: transactions, close: close))
+            if let view { body(view) }
         }
         touched.removeAll(keepingCapacity: true)
     }
