@@ -137,7 +137,7 @@ enum PoolAnalysis {
                          settings: PoolSettings, renumber: ((Int) -> Int)?) -> [Finding] {
         var out: [Finding] = []
         func finding(_ code: String, _ severity: String, _ message: String, _ advice: String, _ ids: IDList) {
-            let ids = ids.renumbered(renumber)
+            let ids = ids.final(limit: settings.connectionIDLimit, renumber)
             out.append(Finding(code: code, severity: severity, message: message, advice: advice,
                                connectionIDs: ids.ids, connectionCount: ids.count))
         }

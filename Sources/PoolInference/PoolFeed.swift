@@ -195,7 +195,11 @@ public struct PoolFeed: Sendable {
     public mutating func tick(now: Int64) -> PoolBatch {
         let through = now &- delay
         let timeWaitThrough = now &- timeWaitDelay
-        for i in connections.values.indices {
+        // Walked by index, not `values.indices`: that holds the storage, and
+        // writing an entry then copied the whole table every tick.
+        var i = connections.values.startIndex
+        while i != connections.values.endIndex {
+            defer { connections.values.formIndex(after: &i) }
             let c = connections.values[i]
             guard c.lastDone != .min, !c.idleStartSent, !c.closeSent, c.lastDone <= through else { continue }
             // Still idle well past the grace: kept idle, whatever ends it.
@@ -507,27 +511,30 @@ public struct IDList: Sendable, Equatable {
     public private(set) var ids: [Int] = []
     public private(set) var count = 0
 
+    /// Ids come about in order (as connections finish): appended, and sorted
+    /// and cut to the lowest `limit` when twice that many are held.
     mutating func add(_ id: Int, limit: Int) {
         count += 1
-        if let last = ids.last, id < last {
-            if ids.count >= limit { ids.removeLast() }
-            ids.insert(id, at: partitionPoint(ids.count) { ids[$0] > id })
-        } else if ids.count < limit {
-            ids.append(id)
-        }
+        ids.append(id)
+        if ids.count >= 2 * limit { settle(limit: limit) }
+    }
+
+    mutating func settle(limit: Int) {
+        ids.sort()
+        if ids.count > limit { ids.removeLast(ids.count - limit) }
     }
 
     mutating func merge(_ o: IDList, limit: Int) {
-        var merged = ids + o.ids
-        merged.sort()
-        ids = Array(merged.prefix(limit))
+        ids += o.ids
         count += o.count
+        settle(limit: limit)
     }
 
-    func renumbered(_ renumber: ((Int) -> Int)?) -> IDList {
-        guard let renumber else { return self }
+    /// The lowest `limit`, ascending, passed through `renumber` (which keeps their order).
+    func final(limit: Int, _ renumber: ((Int) -> Int)?) -> IDList {
         var copy = self
-        copy.ids = ids.map(renumber)
+        copy.settle(limit: limit)
+        if let renumber { copy.ids = copy.ids.map(renumber) }
         return copy
     }
 }
