@@ -161,10 +161,15 @@ public struct FlowTracker {
     /// cache line the packet just updated, so walking only these is cheaper
     /// than reading every tracked connection (1.5 KB apart) each time.
     @inline(__always)
-    private mutating func touch(_ slot: Int) {
-        guard !table[slot: slot].poolTouched else { return }
-        table[slot: slot].poolTouched = true
-        touched.append((slot, table[slot: slot].id))
+    private mutating func ingestAndTouch(_ slot: Int, _ segment: TCPSegment, at time: CaptureTime) {
+        // One access to the slot for both (a second one checked the slot and the slab's uniqueness again).
+        let firstTouch: Int? = table.withSlot(slot) { c in
+            c.ingest(segment, at: time)
+            guard !c.poolTouched else { return nil }
+            c.poolTouched = true
+            return c.id
+        }
+        if let id = firstTouch { touched.append((slot, id)) }
     }
 
     /// Calls `body` with each tracked connection whose requests, responses or
@@ -220,8 +225,7 @@ public struct FlowTracker {
             // Only a bare SYN can reuse the 4-tuple: check nothing else per packet.
             let bareSYN = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
             if !bareSYN || !table[slot: slot].isReusedBy(segment, at: time) {
-                table[slot: slot].ingest(segment, at: time)
-                touch(slot)
+                ingestAndTouch(slot, segment, at: time)
                 return
             }
             // A new SYN with a new ISN: the port is reused. A connection never
@@ -255,8 +259,7 @@ public struct FlowTracker {
         let slot = table.insert(Connection(id: id, firstSegment: segment, at: time), for: key)
         table[slot: slot].portReuse = reuse
         table[slot: slot].sourceIndex = currentSource
-        table[slot: slot].ingest(segment, at: time)
-        touch(slot)
+        ingestAndTouch(slot, segment, at: time)
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
     }
 
