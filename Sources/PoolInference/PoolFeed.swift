@@ -55,6 +55,8 @@ public struct PoolFeed: Sendable {
         var openAtEnd = false
         /// Its close was handed on (seen on the open connection, or from its record).
         var closeSent = false
+        /// Requests whose response never ended (a later one did): busy until the close.
+        var unanswered: Int32 = 0
     }
 
     /// A TIME_WAIT window still running (24 bytes: there is one for every
@@ -168,6 +170,10 @@ public struct PoolFeed: Sendable {
             emit(pool, PoolEvent(.active, at: max(min(x.responseEnd ?? end, end), x.requestStart), -1))
             c.responses += 1
         }
+        while c.unanswered > 0 {
+            emit(pool, PoolEvent(.active, at: end, -1))
+            c.unanswered -= 1
+        }
         emit(pool, PoolEvent(.open, at: end, -1))
         if c.lastDone != .min {
             if byClient && end - c.lastDone <= grace && !reset && !c.idleStartSent {
@@ -231,6 +237,10 @@ public struct PoolFeed: Sendable {
             while c.responses < c.requests {
                 emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
                 c.responses += 1
+            }
+            while c.unanswered > 0 {
+                emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
+                c.unanswered -= 1
             }
             if c.lastDone != .min && c.lastDone <= captureEnd { endIdle(&c, at: captureEnd, .captureEnd) }
             flushResponse(&c)
@@ -303,6 +313,11 @@ public struct PoolFeed: Sendable {
         while true {
             if c.responses < c.requests, let done = xs[Int(c.responses)].responseEnd, done <= end ?? .max {
                 sendResponse(&c, xs, done: done)
+            } else if c.responses < c.requests, xs[Int(c.responses)].responseEnd == nil,
+                      xs[(Int(c.responses) + 1)...].contains(where: { $0.responseEnd != nil }) {
+                // Never answered (a later response ended): busy until the close, no idle stretch after it.
+                c.unanswered += 1
+                c.responses += 1
             } else if Int(c.requests) < xs.count {
                 sendRequest(&c, xs)
             } else {
