@@ -447,17 +447,16 @@ struct EventQueue: Sendable {
         return pending[head - 1]
     }
 
-    /// Drops the swept events, in place, once they are half the queue (each
-    /// tick's compaction moved the rest, twice per event on average).
+    /// Drops the swept events, in place. (Waiting until they were half the
+    /// queue saved some moves but held 3 MB more at the 1 GB capture's peak.)
     mutating func compact(through: Int64) {
         swept = max(swept, through)
         if head == pending.count {
             pending.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head * 2 >= pending.count {
+        } else if head > 0 {
             pending.removeFirst(head)
-            head = 0
         }
+        head = 0
     }
 }
 
