@@ -195,6 +195,13 @@ public struct HTTPConversation: Sendable {
 
     /// Requests seen so far, and whether one is outstanding (sent, not yet answered).
     public var requestsSoFar: Int { pairing.transactionCount }
+    /// The transactions so far (the pool analysis follows them while the connection is open).
+    public var transactionsSoFar: [HTTPTransaction] { pairing.transactions }
+    /// The TLS hello's details, once seen.
+    public var tlsSoFar: TLSInfo? { tls }
+    /// Grows whenever a request starts, a response ends or the TLS hello is
+    /// read: whether there is anything new for the pool analysis.
+    public var progress: Int { pairing.transactionCount &+ pairing.answered &+ (tls == nil ? 0 : 1) }
     public var hasOutstandingRequest: Bool { pairing.answered < pairing.transactionCount || !requestFramer.isIdle }
 
     public var summary: HTTPSummary {

@@ -32,7 +32,10 @@ public struct Finding: Sendable, Equatable {
     public var severity: String
     public var message: String
     public var advice: String
+    /// The connections it concerns, the lowest ids first, at most
+    /// `PoolSettings.connectionIDLimit` of them; `connectionCount` says how many there were.
     public var connectionIDs: [Int]
+    public var connectionCount: Int
 }
 
 /// One client's connection pool toward one server (IP, port, and name when

@@ -36,17 +36,25 @@ public struct Analyzer {
     public struct Shard: Sendable {
         public var index: Int
         public var count: Int
-        public init(index: Int, count: Int) {
+        /// The pool sweeper all the shards feed (one, shared).
+        public var pools: ShardedPools
+        public init(index: Int, count: Int, pools: ShardedPools) {
             self.index = index
             self.count = count
+            self.pools = pools
         }
     }
-    private let shard: Shard?
+    /// This shard's place, without the shared sweeper: the per-packet path
+    /// copies it, and a class reference in it was an atomic retain and release
+    /// per packet on an object both shards' threads touch (12% of a two-thread run).
+    private let shard: (index: Int, count: Int)?
+    private let sharedPools: ShardedPools?
 
     public init(settings: FlowSettings = FlowSettings(), poolSettings: PoolSettings = PoolSettings(),
                 recordLimit: Int? = nil, onConnection: ((ConnectionRecord) -> Void)? = nil, shard: Shard? = nil) {
         self.recordLimit = recordLimit
-        self.shard = shard
+        self.shard = shard.map { ($0.index, $0.count) }
+        sharedPools = shard?.pools
         var settings = settings
         if let shard {
             precondition(onConnection == nil, "sharded analysis renumbers connections at the end: it cannot stream them")
@@ -56,12 +64,16 @@ public struct Analyzer {
         flows.sharded = shard != nil
         var pools = poolSettings
         pools.timeWaitSeconds = settings.timeWaitSeconds
-        poolAnalyzer = PoolAnalyzer(settings: pools)
+        poolAnalyzer = PoolAnalyzer(settings: pools, shares: shard?.count ?? 1)
         self.onConnection = onConnection
     }
 
     /// Connections tracked right now.
     public var liveConnections: Int { flows.liveConnections }
+    /// When the pools next look at the open connections, and how many
+    /// batches went to the shards' sweepers.
+    private var nextPoolTick = Int64.min
+    private var poolTicks = 0
 
     /// What a live view shows: counts so far, and the pools as of now.
     public struct Snapshot: Sendable {
@@ -80,7 +92,7 @@ public struct Analyzer {
         let activity = flows.liveActivity
         return Snapshot(packets: summary.packets, liveConnections: flows.liveConnections, timeWaitNow: flows.timeWaitNow,
                  finishedConnections: finishedCount, idleConnections: activity.idle, requests: finishedRequests + activity.requests,
-                 pools: poolAnalyzer.reports(captureEnd: lastTime == .min ? 0 : lastTime))
+                 pools: poolAnalyzer.reports(captureEnd: lastTime == .min ? 0 : lastTime).pools)
     }
     /// Packets read so far.
     public var packets: Int { summary.packets }
@@ -119,7 +131,8 @@ public struct Analyzer {
     /// counted by one shard: the one its Ethernet/IPv4/TCP header would name, or
     /// by packet number. Each shard counts what it owns; `finish(shards:)` adds.
     @inline(__always)
-    private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime, shard: Shard) {
+    private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime,
+                                 shard: (index: Int, count: Int)) {
         @inline(__always) func owner(lowXor: UInt64, highXor: UInt64, _ portA: UInt16, _ portB: UInt16) -> Int {
             // The same for both directions without ordering the endpoints (as
             // FlowKey does): XOR and sum of the two sides, mixed; its low 32
@@ -168,6 +181,27 @@ public struct Analyzer {
     private mutating func deliverPending() {
         if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
         if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
+        if flows.latest >= nextPoolTick { tickPools() }
+    }
+
+    /// Every quarter second of capture time (`PoolSettings.tickSeconds`; all
+    /// shards at the same packet): the pools see the progress of each
+    /// connection that had a packet since the last look, then sweep (or hand
+    /// this shard's batch to the shared sweeper).
+    private mutating func tickPools() {
+        let now = flows.latest
+        nextPoolTick = now &+ Int64(poolAnalyzer.settings.tickSeconds * 1e9)
+        // Out of self while the tracker calls back: no overlapping access, and no copy.
+        var pools = PoolAnalyzer(settings: poolAnalyzer.settings)
+        swap(&pools, &poolAnalyzer)
+        flows.forEachLive { pools.observe($0) }
+        swap(&pools, &poolAnalyzer)
+        if let shard, let sharedPools {
+            sharedPools.deliver(poolAnalyzer.batch(now: flows.latest), shard: shard.index, tick: poolTicks)
+            poolTicks += 1
+        } else {
+            poolAnalyzer.tick(now: flows.latest)
+        }
     }
 
     /// Notes an input the capture reads from.
@@ -217,6 +251,7 @@ public struct Analyzer {
     /// A reported connection's TIME_WAIT was cut short by a new SYN (whole-capture
     /// reports only; streamed records carry the reuse on the new connection).
     private mutating func settleReuses(_ events: [PortReuseEvent]) {
+        for event in events { poolAnalyzer.reuse(previousID: event.previousID, at: event.at.nanoseconds) }
         guard onConnection == nil else { return }
         for event in events {
             let i = recordLimit == nil ? recordIndex[event.previousID] : keptIndex(of: event.previousID)
@@ -240,7 +275,9 @@ public struct Analyzer {
         settle()
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = recordsNotKept
-        report.pools = poolAnalyzer.reports(captureEnd: summary.last?.nanoseconds ?? 0)
+        let (pools, hosts) = poolAnalyzer.finish(captureEnd: summary.last?.nanoseconds ?? 0)
+        report.pools = pools
+        report.capture.timeWaitHosts = hosts
         return report
     }
 
@@ -261,8 +298,6 @@ public struct Analyzer {
             summary.payloadTruncatedPackets += shard.summary.payloadTruncatedPackets
             summary.undecoded.add(shard.summary.undecoded)
         }
-        var ledgers: [TimeWaitLedger] = []
-        var pools: [PoolAnalyzer] = []
         var peaks = [Int](repeating: 0, count: shards.map(\.flows.liveBeforeSweep.count).max() ?? 0)
         for i in shards.indices {
             let stats = shards[i].flows.stats
@@ -270,13 +305,11 @@ public struct Analyzer {
             summary.tracking.idleTimeouts += stats.idleTimeouts
             summary.tracking.segmentsAfterClose += stats.segmentsAfterClose
             for (k, live) in shards[i].flows.liveBeforeSweep.enumerated() { peaks[k] += Int(live) }
-            // Moved out of the shards, not merged into one copy: the reports below
-            // read each shard's share where it is (a merged copy was the run's peak).
-            ledgers.append(shards[i].flows.takeTimeWaitLedger())
-            pools.append(shards[i].takePools())
         }
         summary.tracking.peakLiveConnections = peaks.max() ?? 0
-        summary.timeWaitHosts = TimeWaitLedger.loads(of: PoolAnalyzer.timeWaitWindows(of: pools, ledgers: ledgers))
+        // Every shard delivered its last batch when it settled: the sweepers take what is left.
+        let sweepers = shards[0].sharedPools!.finished()
+        summary.timeWaitHosts = PoolSweeper.hostLoads(of: sweepers)
 
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
@@ -292,17 +325,12 @@ public struct Analyzer {
         }
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = total - records.count
-        report.pools = PoolAnalyzer.reports(of: pools, captureEnd: summary.last?.nanoseconds ?? 0, threads: shards.count, renumber: newID)
+        report.pools = PoolSweeper.reports(of: sweepers, tallies: shards.map(\.poolAnalyzer.tallies),
+                                           captureEnd: summary.last?.nanoseconds ?? 0, renumber: newID)
         return report
     }
 
     private var settled = false
-
-    private mutating func takePools() -> PoolAnalyzer {
-        let taken = poolAnalyzer
-        poolAnalyzer = PoolAnalyzer(settings: taken.settings)
-        return taken
-    }
 
     /// Ends tracking: every connection finished and delivered, reuses and
     /// TIME_WAIT flags settled, the summary complete.
@@ -327,8 +355,9 @@ public struct Analyzer {
         recordIndex = [:]
         summary.tracking = flows.stats
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
-        if shard == nil {
-            summary.timeWaitHosts = TimeWaitLedger.loads(of: PoolAnalyzer.timeWaitWindows(of: [poolAnalyzer], ledgers: [flows.timeWaitLedger]))
+        if let shard {
+            sharedPools?.deliver(poolAnalyzer.lastBatch(captureEnd: captureEnd.nanoseconds), shard: shard.index, tick: poolTicks)
+            poolTicks += 1
         }
         records.sort { $0.id < $1.id }
     }

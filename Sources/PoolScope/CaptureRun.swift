@@ -44,9 +44,12 @@ public enum CaptureRun {
         // second read of every byte was a tenth of a sharded run's CPU).
         let shared: [SavefileChunks?] = shardCount > 1 && (filter ?? "").isEmpty
             ? paths.map { SavefileChunks(path: $0, readers: shardCount) } : paths.map { _ in nil }
+        var sweepSettings = poolSettings
+        sweepSettings.timeWaitSeconds = settings.timeWaitSeconds
+        let sharedPools = ShardedPools(shards: shardCount, settings: sweepSettings)
         for i in 0..<shardCount {
             var analyzer = Analyzer(settings: settings, poolSettings: poolSettings, recordLimit: recordLimit, onConnection: onConnection,
-                                    shard: shardCount > 1 ? Analyzer.Shard(index: i, count: shardCount) : nil)
+                                    shard: shardCount > 1 ? Analyzer.Shard(index: i, count: shardCount, pools: sharedPools) : nil)
             inputs.append(try open(paths, filter: filter, shared: shared, reader: i, into: &analyzer))
             analyzers.append(analyzer)
         }

@@ -115,6 +115,7 @@ public enum JSONReport {
                 json.beginArray("connection_ids")
                 for id in f.connectionIDs { json.rawNumber(id) }
                 json.endArray()
+                json.field("connection_count", f.connectionCount)
                 json.endObject()
             }
             json.endArray()

@@ -94,6 +94,12 @@ public struct Connection: Sendable {
     public var portReuse: PortReuseRecord?
     /// Which input file the connection's first packet came from (0 for a single file).
     public var sourceIndex = 0
+    /// The HTTP progress and close the pool analysis last saw (`FlowTracker.forEachLive`).
+    var poolProgressSeen = -1
+    /// On the tracker's list of connections with packets since the pool analysis last looked.
+    var poolTouched = false
+    /// The pool analysis was given its pool's key.
+    var poolNamed = false
 
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id

@@ -83,6 +83,15 @@ public struct FlowTable<Value> {
         }
     }
 
+    /// Runs `body` on the value in a slot, in place (reading a large value's
+    /// computed properties from another module through the subscript copied it).
+    @inline(__always)
+    public mutating func withSlot<R>(_ s: Int, _ body: (inout Value) -> R) -> R {
+        precondition(slab.occupied[s], "FlowTable: empty slot")
+        unshare()
+        return body(&slab.values[s])
+    }
+
     /// Whether `slot` holds an entry (a slot kept from `insert` may have been freed and reused).
     public func holds(slot s: Int) -> Bool {
         s >= 0 && s < slab.used && slab.occupied[s]

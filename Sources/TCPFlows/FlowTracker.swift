@@ -1,3 +1,4 @@
+import HTTPStreams
 import PacketDecode
 
 /// Settings that shape connection tracking (CLI: --time-wait, --idle-timeout,
@@ -58,7 +59,6 @@ public struct PortReuseEvent: Sendable, Equatable {
 public struct FlowTracker {
     public let settings: FlowSettings
     public private(set) var stats = FlowTrackingStats()
-    public private(set) var timeWaitLedger = TimeWaitLedger()
     /// Records finished since the last `drainFinished()`.
     public private(set) var finished: [ConnectionRecord] = []
     /// Reuses of reported connections' 4-tuples inside their TIME_WAIT, since the last drain.
@@ -123,6 +123,90 @@ public struct FlowTracker {
     /// Sharded: live connections just before each sweep, and at the end.
     public private(set) var liveBeforeSweep: [Int32] = []
 
+    /// Sweeps so far (once per second of capture time): the pool analysis
+    /// looks at the live connections after each.
+    public private(set) var sweeps = 0
+    /// The latest packet time.
+    public var latest: Int64 { now }
+
+    /// What the pool analysis reads of an open connection.
+    public struct LiveView {
+        public var id: Int
+        /// Its pool's key and its start: given once, with the first view whose name is settled.
+        public var identity: Identity?
+        public var transactions: [HTTPTransaction]
+        /// Its close, once both sides sent a FIN or either a RST (as the record will say it).
+        public var close: Close?
+
+        public struct Identity {
+            public var client: Endpoint
+            public var server: Endpoint
+            public var start: Int64
+            /// TLS SNI, or the first request's Host.
+            public var name: String?
+        }
+
+        public struct Close {
+            public var at: Int64
+            public var initiator: CloseInitiator?
+            public var isReset: Bool
+        }
+    }
+
+    /// Connections with packets since the last `forEachLive` (slot and id: a
+    /// slot may be freed and taken by another connection in between).
+    private var touched: [(slot: Int, id: Int)] = []
+
+    /// Notes a connection's packet for `forEachLive`: its flag is on the
+    /// cache line the packet just updated, so walking only these is cheaper
+    /// than reading every tracked connection (1.5 KB apart) each time.
+    @inline(__always)
+    private mutating func ingestAndTouch(_ slot: Int, _ segment: TCPSegment, at time: CaptureTime) {
+        // One access to the slot for both (a second one checked the slot and the slab's uniqueness again).
+        let firstTouch: Int? = table.withSlot(slot) { c in
+            c.ingest(segment, at: time)
+            guard !c.poolTouched else { return nil }
+            c.poolTouched = true
+            return c.id
+        }
+        if let id = firstTouch { touched.append((slot, id)) }
+    }
+
+    /// Calls `body` with each tracked connection whose requests, responses or
+    /// close changed since the last call (of those that had a packet since):
+    /// a connection in mid-transfer is not looked at again.
+    public mutating func forEachLive(_ body: (LiveView) -> Void) {
+        for (slot, id) in touched where table.holds(slot: slot) && table[slot: slot].id == id {
+            // In place: the conversation's getters, called through the subscript's
+            // read accessor, copied the whole conversation (and retained all its buffers).
+            let view: LiveView? = table.withSlot(slot) { c in
+                c.poolTouched = false
+                let closed = c.isClosed
+                let progress = c.app.http.progress &* 2 &+ (closed ? 1 : 0)
+                guard progress != c.poolProgressSeen else { return nil }
+                c.poolProgressSeen = progress
+                let transactions = c.app.http.transactionsSoFar
+                var identity: LiveView.Identity?
+                if !c.poolNamed {
+                    // Its pool is known once a request or a TLS hello is seen.
+                    let tls = c.app.http.tlsSoFar
+                    if tls != nil || !transactions.isEmpty {
+                        c.poolNamed = true
+                        identity = LiveView.Identity(client: c.client, server: c.server, start: c.start.nanoseconds,
+                                                     name: tls?.serverName ?? transactions.first?.host)
+                    }
+                }
+                var close: LiveView.Close?
+                if closed, case let record = c.closeRecord(trackingEnded: "capture_end"), let at = record.at {
+                    close = LiveView.Close(at: at.nanoseconds, initiator: record.initiator, isReset: record.kind == .rst)
+                }
+                return LiveView(id: id, identity: identity, transactions: transactions, close: close)
+            }
+            if let view { body(view) }
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
     /// A packet of another shard: only its time counts here.
     @inline(__always)
     public mutating func advance(to time: CaptureTime) {
@@ -141,7 +225,7 @@ public struct FlowTracker {
             // Only a bare SYN can reuse the 4-tuple: check nothing else per packet.
             let bareSYN = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
             if !bareSYN || !table[slot: slot].isReusedBy(segment, at: time) {
-                table[slot: slot].ingest(segment, at: time)
+                ingestAndTouch(slot, segment, at: time)
                 return
             }
             // A new SYN with a new ISN: the port is reused. A connection never
@@ -158,7 +242,6 @@ public struct FlowTracker {
             let within = time.nanoseconds < tombstone.timeWaitEnd
             if within {
                 reuses.append(PortReuseEvent(previousID: tombstone.id, at: time))
-                timeWaitLedger.noteReuse(id: tombstone.id, at: time)
             }
             reuse = PortReuseRecord(previousID: tombstone.id, withinTimeWait: within)
         }
@@ -176,7 +259,7 @@ public struct FlowTracker {
         let slot = table.insert(Connection(id: id, firstSegment: segment, at: time), for: key)
         table[slot: slot].portReuse = reuse
         table[slot: slot].sourceIndex = currentSource
-        table[slot: slot].ingest(segment, at: time)
+        ingestAndTouch(slot, segment, at: time)
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
     }
 
@@ -187,13 +270,6 @@ public struct FlowTracker {
         // (700 bytes each) would be memory held for the rest of the run.
         let taken = finished
         finished = []
-        return taken
-    }
-
-    /// Hands the TIME_WAIT ledger over (a sharded run reports over all the shards' ledgers).
-    public mutating func takeTimeWaitLedger() -> TimeWaitLedger {
-        let taken = timeWaitLedger
-        timeWaitLedger = TimeWaitLedger()
         return taken
     }
 
@@ -267,6 +343,7 @@ public struct FlowTracker {
     /// Once per second of capture time: report closed connections whose
     /// linger is over and idle ones, and release records whose TIME_WAIT ended.
     private mutating func sweep() {
+        sweeps &+= 1
         if sharded { liveBeforeSweep.append(Int32(table.count)) }
         nextSweep = now + 1_000_000_000
         let linger = Int64(settings.closeLingerSeconds * 1e9)
@@ -302,29 +379,10 @@ public struct FlowTracker {
     }
 }
 
-/// TIME_WAIT windows per host: how many connections each IP held in
-/// TIME_WAIT at once, over time (what `ss -tan state time-wait` shows).
-///
-/// The windows themselves are not kept here: each finished connection
-/// leaves its window in its pool summary (PoolInference), which is kept to
-/// the end anyway, and the loads are made from those. The tracker notes here
-/// the windows a new SYN on the same 4-tuple cut short after their
-/// connection had been reported.
-public struct TimeWaitLedger: Sendable {
-    /// Windows cut short by a new SYN on the same 4-tuple, by connection id.
-    private var reusedAt: [Int: Int64] = [:]
-
-    public init() {}
-
-    mutating func noteReuse(id: Int, at time: CaptureTime) {
-        reusedAt[id] = time.nanoseconds
-    }
-
-    /// A window's end, or the reuse that cut it short (noted after its connection was reported).
-    public func end(ofWindow id: Int, _ end: Int64) -> Int64 {
-        min(end, reusedAt[id] ?? .max)
-    }
-
+/// TIME_WAIT per host: how many connections each IP held in TIME_WAIT at
+/// once, over time (what `ss -tan state time-wait` shows). Swept online
+/// with the pools (PoolInference's `PoolSweeper`).
+public enum TimeWaitLedger {
     /// One host's TIME_WAIT load.
     public struct HostLoad: Sendable, Equatable {
         public var host: IPAddress
@@ -332,44 +390,21 @@ public struct TimeWaitLedger: Sendable {
         public var connections: Int
         public var peak: Int
         public var peakAt: CaptureTime
-        /// (time, connections in TIME_WAIT) at each change, thinned to at most `samples` points
+        /// (time, connections in TIME_WAIT) at each change, thinned to at most 200 points
         /// (each kept point the maximum of its stretch).
         public var timeline: [(time: CaptureTime, count: Int)]
+
+        public init(host: IPAddress, connections: Int, peak: Int, peakAt: CaptureTime, timeline: [(time: CaptureTime, count: Int)]) {
+            self.host = host
+            self.connections = connections
+            self.peak = peak
+            self.peakAt = peakAt
+            self.timeline = timeline
+        }
 
         public static func == (a: HostLoad, b: HostLoad) -> Bool {
             a.host == b.host && a.connections == b.connections && a.peak == b.peak && a.peakAt == b.peakAt
                 && a.timeline.elementsEqual(b.timeline, by: { $0.time == $1.time && $0.count == $1.count })
         }
-    }
-
-    /// Every host's load, busiest first, from each host's windows (start, end).
-    public static func loads(of windows: [IPAddress: [(start: Int64, end: Int64)]], samples: Int = 200) -> [HostLoad] {
-        var result: [HostLoad] = []
-        for (host, list) in windows {
-            var events: [(Int64, Int)] = []
-            events.reserveCapacity(list.count * 2)
-            let connections = list.count
-            for w in list { events.append((w.start, 1)); events.append((w.end, -1)) }
-            // Ends before starts at the same instant: a reused port is not two at once.
-            events.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-            var count = 0, peak = 0, peakAt = events.first?.0 ?? 0
-            var points: [(CaptureTime, Int)] = []
-            for (t, change) in events {
-                count += change
-                if count > peak { peak = count; peakAt = t }
-                if let last = points.last, last.0.nanoseconds == t { points[points.count - 1].1 = count } else {
-                    points.append((CaptureTime(nanoseconds: t), count))
-                }
-            }
-            if points.count > samples {
-                let stride = (points.count + samples - 1) / samples
-                points = Swift.stride(from: 0, to: points.count, by: stride).map { i in
-                    points[i..<min(i + stride, points.count)].max { $0.1 < $1.1 }!
-                }
-            }
-            result.append(HostLoad(host: host, connections: connections, peak: peak,
-                                   peakAt: CaptureTime(nanoseconds: peakAt), timeline: points.map { (time: $0.0, count: $0.1) }))
-        }
-        return result.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
     }
 }

@@ -103,5 +103,11 @@ import Testing
         #expect(second.portReuse == PortReuseRecord(previousID: first.id, withinTimeWait: true))
         #expect(first.timeWait?.reusedAt == second.handshake?.syn)
         #expect(first.timeWait?.runningAtCaptureEnd == false)
+        // The reuse ended the first window (after its record was reported):
+        // one TIME_WAIT at a time, for the pool as for the host.
+        #expect(report.pools.count == 1)
+        #expect(report.pools[0].peakTimeWaitClient == 1)
+        #expect(report.capture.timeWaitHosts.map(\.peak) == [1])
+        #expect(report.capture.timeWaitHosts.map(\.connections) == [2])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PcapTestSupport
 import PoolScope
 import Testing
 
@@ -38,6 +39,23 @@ import Testing
         #expect(codes(p) == ["idle-cap-churn", "time-wait-buildup"])
         #expect(p.peakTimeWaitClient >= 50)
         #expect(p.findings[0].advice.contains("MaxIdleConnsPerHost ≥ 20"))
+    }
+
+    /// A finding names at most `connectionIDLimit` connections (the lowest
+    /// ids) and counts them all: one thread or two, the same ones.
+    @Test(arguments: [1, 2]) func findingsListTheLowestIDsAndCountAll(threads: Int) throws {
+        let (_, _, full) = try pool("pool-go-default-c20")
+        var settings = PoolSettings()
+        settings.connectionIDLimit = 5
+        let capped = try #require(try CaptureRun.analyzeFiles([Paths.fixture("pool-go-default-c20.pcap")], poolSettings: settings,
+                                                              threads: threads).pools.first)
+        #expect(codes(capped) == ["idle-cap-churn", "time-wait-buildup"])
+        for (all, few) in zip(full.findings, capped.findings) {
+            #expect(all.connectionIDs.count == all.connectionCount)
+            #expect(few.connectionCount == all.connectionCount)
+            #expect(few.connectionIDs == Array(all.connectionIDs.sorted().prefix(5)))
+        }
+        #expect(full.findings.map(\.connectionCount) == [54, 56])
     }
 
     @Test func maxIdleConnsPerHost10UnderConcurrency10() throws {
@@ -121,5 +139,40 @@ import Testing
         #expect(p.findings.isEmpty, "\(p.findings.map(\.message))")
         #expect(p.inferred.keepAlive?.value == true)
         #expect(p.requests == truth.client_view.requests.count)
+    }
+}
+
+/// Pools from synthetic connections whose shape the fixtures do not have.
+@Suite struct PoolEdgeCases {
+    /// A response lost to the capture (its bytes never seen) leaves its request
+    /// without an end; the exchanges after it still count: each idle stretch
+    /// that ended in a request is a reuse (Zeek's 1,000-request trace with one
+    /// dropped response, in small).
+    @Test func exchangesAfterAnUnansweredRequestStillCount() throws {
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80))
+        c.handshake()
+        for n in 1...5 {
+            c.wait(seconds: 0.5)
+            if n == 2 {
+                c.fromClient([.psh, .ack], payload: Array("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n".utf8))
+                c.skip(fromClient: false, bytes: UInt32(response.utf8.count))
+                c.fromClient(.ack)
+            } else {
+                c.exchange(request: "GET /\(n) HTTP/1.1\r\nHost: a\r\n\r\n", response: response)
+            }
+        }
+        c.wait(seconds: 0.5)
+        c.clientCloses()
+        let report = analyze(c)
+        let transactions = try #require(report.connections.first?.http.transactions)
+        let unanswered = transactions.indices.filter { transactions[$0].responseEnd == nil }
+        let pool = try #require(report.pools.first)
+        #expect(pool.requests == 5)
+        // Idle stretches between answered responses and the next request: each a reuse.
+        let reuses = transactions.indices.dropLast().filter { transactions[$0].responseEnd != nil }.count
+        #expect(!unanswered.isEmpty && unanswered != [transactions.count - 1])
+        #expect(pool.idleReused == reuses)
+        #expect(pool.idleReused >= 2)
     }
 }

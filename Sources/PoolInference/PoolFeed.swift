@@ -1,0 +1,589 @@
+import HTTPStreams
+import PacketDecode
+import TCPFlows
+
+/// Turns connections into pool events as they happen, in capture time.
+///
+/// Online: what is kept follows live connections (a few words each, while
+/// they are open), TIME_WAIT windows still running, and each pool's counters
+/// (`PoolTally`), never the number of connections or requests a capture
+/// holds. Fed three ways: `observe` with each open connection whose requests,
+/// responses or close changed (every `PoolSettings.tickSeconds` of capture
+/// time), `finish` with each finished record (its TIME_WAIT, and its close if
+/// not seen yet), and `reuse` when a new SYN cuts a reported connection's
+/// TIME_WAIT short. `tick` hands the events since the last tick to a
+/// `PoolSweeper`, which orders them and sweeps each pool's life.
+///
+/// The sweeper trails the capture by `sweepDelay` (a tick, and the grace
+/// before an idle stretch is known not to end in the client's close), and by
+/// `timeWaitDelay` for TIME_WAIT windows, known only when a record is finished
+/// (the tracker's linger after the last packet, at its once-a-second sweep). A
+/// connection that carries no request for longer than that after its SYN is
+/// counted from when its first request (or its end) is seen.
+///
+/// One feed per analysis shard: a connection's events come from the shard
+/// that tracks it, and the sweeper merges the shards' batches.
+public struct PoolFeed: Sendable {
+    public let settings: PoolSettings
+    let grace: Int64
+    let delay: Int64
+    let timeWaitDelay: Int64
+
+    var poolIndex: [PoolKey: Int32] = [:]
+    var tallies: [PoolTally] = []
+    var connections: [Int: Conn] = [:]
+    var batch = PoolBatch()
+    var timeWaitEnds = MinHeap()
+    var timeWaitRunning: [Int: RunningTimeWait] = [:]
+
+    /// What is kept of a connection between its events (33 bytes, while it is
+    /// open and, when it never closed, to the end of the capture).
+    struct Conn: Sendable {
+        var pool: Int32
+        /// Transactions whose request start, and response end, were handed on.
+        var requests: Int32 = 0
+        var responses: Int32 = 0
+        /// The last response's end while no request followed it (Int64.min: none).
+        var lastDone = Int64.min
+        /// That idle stretch's start was handed on already (it had lasted past the delay).
+        var idleStartSent = false
+        /// The last response's end is not handed on yet: it goes as one event
+        /// with the idle start, once what follows it is known (a request, a
+        /// close within the grace, or nothing for the delay).
+        var responsePending = false
+        /// Finished without a close: open, and any idle stretch running, to the capture's end.
+        var openAtEnd = false
+        /// Its close was handed on (seen on the open connection, or from its record).
+        var closeSent = false
+        /// Requests whose response never ended (a later one did): busy until the close.
+        var unanswered: Int32 = 0
+    }
+
+    /// A TIME_WAIT window still running (24 bytes: there is one for every
+    /// connection closed within the last 2·MSL).
+    struct RunningTimeWait: Sendable {
+        var end: Int64
+        var pool: Int32
+        /// The hosts, as indices into `hosts`.
+        var client: Int32
+        var server: Int32
+        var holder: TimeWaitHolder
+        /// It lasted (a pool counts only those; a host's timeline every one).
+        var lasted: Bool
+    }
+    var hostIndex: [IPAddress: Int32] = [:]
+    var hosts: [IPAddress] = []
+
+    private mutating func host(_ address: IPAddress) -> Int32 {
+        if let known = hostIndex[address] { return known }
+        let i = Int32(hosts.count)
+        hostIndex[address] = i
+        hosts.append(address)
+        batch.newHosts.append(address)
+        return i
+    }
+
+    enum IdleEnd { case reuse, clientClose, serverClose, captureEnd }
+
+    /// Sweepers the events go to, each sweeping the pools whose key hashes to it.
+    let shares: Int
+    /// Each pool's share.
+    var poolShare: [Int32] = []
+
+    public init(settings: PoolSettings = PoolSettings(), shares: Int = 1) {
+        self.settings = settings
+        self.shares = shares
+        batch.events = Array(repeating: [], count: shares)
+        grace = Int64(settings.closeAfterResponseGrace * 1e9)
+        delay = Int64(settings.sweepDelay * 1e9)
+        timeWaitDelay = Int64(settings.timeWaitDelay * 1e9)
+    }
+
+    // MARK: - Input
+
+    /// An open connection as it stands (once a second): its requests and
+    /// responses since the last look. Not counted until its pool is known
+    /// (its first request, or TLS hello).
+    public mutating func observe(_ view: FlowTracker.LiveView) {
+        if let i = connections.index(forKey: view.id) {
+            let c = connections.values[i]
+            guard !c.closeSent else { return }
+            guard c.requests < view.transactions.count || view.close != nil
+                    || (c.responses < c.requests && view.transactions[Int(c.responses)].responseEnd != nil) else { return }
+            var changed = c
+            update(&changed, view)
+            // By index: nothing above inserts into `connections`, so it still names this entry.
+            connections.values[i] = changed
+        } else {
+            guard let o = view.identity else { return }
+            var c = register(id: view.id, key: PoolKey(client: o.client.address, server: o.server, name: o.name), start: o.start)
+            update(&c, view)
+            connections[view.id] = c
+        }
+    }
+
+    private mutating func update(_ c: inout Conn, _ view: FlowTracker.LiveView) {
+        if let close = view.close {
+            sendClose(&c, view.id, view.transactions, at: close.at, byClient: close.initiator == .client, reset: close.isReset)
+        } else {
+            advance(&c, view.id, view.transactions, end: nil)
+        }
+    }
+
+    /// A finished connection: the rest of its requests, its close, its TIME_WAIT, and the pool's counts.
+    public mutating func finish(_ r: ConnectionRecord) {
+        let xs = r.http.transactions
+        var c = connections.removeValue(forKey: r.id)
+            ?? register(id: r.id, key: PoolKey(client: r.client.address, server: r.server,
+                                               name: r.http.tls?.serverName ?? xs.first?.host), start: r.start.nanoseconds)
+        let pool = c.pool
+        tallies[Int(pool)].add(r, limit: settings.connectionIDLimit)
+        if c.closeSent {
+            // Its close was seen while it was open: what followed is not the pool's.
+        } else if r.close.at != nil {
+            sendClose(&c, r.id, xs, at: r.close.at!.nanoseconds, byClient: r.close.initiator == .client, reset: r.close.kind == .rst)
+        } else {
+            advance(&c, r.id, xs, end: nil)
+            c.openAtEnd = true
+            connections[r.id] = c
+        }
+        if let tw = r.timeWait {
+            let end = min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max)
+            let start = tw.start.nanoseconds
+            let running = RunningTimeWait(end: end, pool: pool, client: host(r.client.address), server: host(r.server.address),
+                                          holder: tw.holder, lasted: end > start)
+            sendTimeWait(running, at: start, +1)
+            timeWaitRunning[r.id] = running
+            timeWaitEnds.push(end, r.id)
+        }
+    }
+
+    /// The close (at its first FIN or RST): the requests and responses
+    /// before it, responses not seen to end busy until it, and the last idle
+    /// stretch, ended by it or, when the client closed within the grace after
+    /// its response, not an idle stretch at all.
+    private mutating func sendClose(_ c: inout Conn, _ id: Int, _ xs: [HTTPTransaction], at end: Int64, byClient: Bool, reset: Bool) {
+        let pool = c.pool
+        advance(&c, id, xs, end: end)
+        while c.responses < c.requests {
+            let x = xs[Int(c.responses)]
+            emit(pool, PoolEvent(.active, at: max(min(x.responseEnd ?? end, end), x.requestStart), -1))
+            c.responses += 1
+        }
+        while c.unanswered > 0 {
+            emit(pool, PoolEvent(.active, at: end, -1))
+            c.unanswered -= 1
+        }
+        emit(pool, PoolEvent(.open, at: end, -1))
+        if c.lastDone != .min {
+            if byClient && end - c.lastDone <= grace && !reset && !c.idleStartSent {
+                // Closed right after its response: not kept idle.
+                flushResponse(&c)
+                emit(pool, PoolEvent(.capClosure, at: end, payload: Int64(id)))
+                c.lastDone = .min
+            } else {
+                endIdle(&c, at: end, byClient ? .clientClose : .serverClose)
+            }
+        }
+        c.closeSent = true
+    }
+
+    /// A new SYN on a reported connection's 4-tuple inside its TIME_WAIT: the window ends there.
+    public mutating func reuse(previousID: Int, at time: Int64) {
+        guard let running = timeWaitRunning.removeValue(forKey: previousID), time < running.end else { return }
+        sendTimeWait(running, at: time, -1)
+    }
+
+    /// Once a second of capture time (after the records finished then were
+    /// given): idle stretches that have lasted past the delay, TIME_WAIT
+    /// windows ended, and the batch for the sweeper, which may sweep up to
+    /// `now` less the delay.
+    public mutating func tick(now: Int64) -> PoolBatch {
+        let through = now &- delay
+        let timeWaitThrough = now &- timeWaitDelay
+        // Walked by index, not `values.indices`: that holds the storage, and
+        // writing an entry then copied the whole table every tick.
+        var i = connections.values.startIndex
+        while i != connections.values.endIndex {
+            defer { connections.values.formIndex(after: &i) }
+            let c = connections.values[i]
+            guard c.lastDone != .min, !c.idleStartSent, !c.closeSent, c.lastDone <= through else { continue }
+            // Still idle well past the grace: kept idle, whatever ends it.
+            if c.responsePending {
+                emit(c.pool, PoolEvent(.response, at: c.lastDone, PoolEvent.idleStarts, kept: true))
+                connections.values[i].responsePending = false
+            } else {
+                emit(c.pool, PoolEvent(.idle, at: c.lastDone, +1, payload: c.lastDone, kept: true))
+            }
+            connections.values[i].idleStartSent = true
+        }
+        while let top = timeWaitEnds.top, top.time <= timeWaitThrough {
+            timeWaitEnds.pop()
+            if let running = timeWaitRunning[top.id], running.end == top.time {
+                timeWaitRunning[top.id] = nil
+                sendTimeWait(running, at: running.end, -1)
+            }
+        }
+        return takeBatch(through: through, timeWaitThrough: timeWaitThrough)
+    }
+
+    /// The capture ended: connections never closed end there, and every
+    /// TIME_WAIT window still running ends when it would (the hosts' timelines
+    /// show them running out). The last batch.
+    public mutating func end(captureEnd: Int64) -> PoolBatch {
+        for (_, var c) in connections where !c.closeSent {
+            // A record finishes every connection before this; any not finished is open at the end too.
+            emit(c.pool, PoolEvent(.open, at: captureEnd, -1))
+            while c.responses < c.requests {
+                emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
+                c.responses += 1
+            }
+            while c.unanswered > 0 {
+                emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
+                c.unanswered -= 1
+            }
+            if c.lastDone != .min && c.lastDone <= captureEnd { endIdle(&c, at: captureEnd, .captureEnd) }
+            flushResponse(&c)
+        }
+        connections = [:]
+        while let top = timeWaitEnds.top {
+            timeWaitEnds.pop()
+            if let running = timeWaitRunning[top.id], running.end == top.time {
+                sendTimeWait(running, at: running.end, -1)
+            }
+        }
+        timeWaitRunning = [:]
+        return takeBatch(through: .max, timeWaitThrough: .max)
+    }
+
+    /// Each pool's counts, by the feed's pool index (the sweeper's batches name pools by it).
+    public var poolTallies: [PoolTally] { tallies }
+
+    // MARK: - Events
+
+    private mutating func takeBatch(through: Int64, timeWaitThrough: Int64) -> PoolBatch {
+        var taken = PoolBatch()
+        taken.events = Array(repeating: [], count: shares)
+        swap(&taken, &batch)
+        taken.through = through
+        taken.timeWaitThrough = timeWaitThrough
+        return taken
+    }
+
+    /// Takes a batch's buffers back once the sweeper has emptied it: a
+    /// second's events are megabytes, and a new buffer every second was
+    /// memory the kernel zeroed again each time.
+    public mutating func recycle(_ emptied: inout PoolBatch) {
+        guard batch.events.allSatisfy(\.isEmpty), emptied.events.count == batch.events.count else { return }
+        swap(&batch.events, &emptied.events)
+        swap(&batch.hostEvents, &emptied.hostEvents)
+    }
+
+    @inline(__always)
+    private mutating func emit(_ pool: Int32, _ event: PoolEvent) {
+        var e = event
+        e.pool = pool
+        batch.events[Int(poolShare[Int(pool)])].append(e)
+    }
+
+    private mutating func register(id: Int, key: PoolKey, start: Int64) -> Conn {
+        let pool: Int32
+        if let known = poolIndex[key] {
+            pool = known
+        } else {
+            pool = Int32(tallies.count)
+            poolIndex[key] = pool
+            tallies.append(PoolTally(key: key))
+            poolShare.append(Int32(PoolSweeper.share(of: key, among: shares)))
+            batch.newPools.append(key)
+        }
+        tallies[Int(pool)].firstID = min(tallies[Int(pool)].firstID, id)
+        emit(pool, PoolEvent(.open, at: start, +1))
+        // Only a pool whose every connection so far carried one request can
+        // make the finding this check serves (connection-per-request).
+        if tallies[Int(pool)].singleRequestIDs != nil { emit(pool, PoolEvent(.opened, at: start, payload: start)) }
+        return Conn(pool: pool)
+    }
+
+    /// Hands on the requests and responses not yet handed on, in order: a
+    /// response before the next request (the idle stretch between them), a
+    /// request without waiting for an earlier response (pipelining). With
+    /// `end` (the close), responses after it are left to the caller.
+    private mutating func advance(_ c: inout Conn, _ id: Int, _ xs: [HTTPTransaction], end: Int64?) {
+        while true {
+            if c.responses < c.requests, let done = xs[Int(c.responses)].responseEnd, done <= end ?? .max {
+                sendResponse(&c, xs, done: done)
+            } else if c.responses < c.requests, xs[Int(c.responses)].responseEnd == nil,
+                      xs[(Int(c.responses) + 1)...].contains(where: { $0.responseEnd != nil }) {
+                // Never answered (a later response ended): busy until the close, no idle stretch after it.
+                c.unanswered += 1
+                c.responses += 1
+            } else if Int(c.requests) < xs.count {
+                sendRequest(&c, xs)
+            } else {
+                return
+            }
+        }
+    }
+
+    /// A request's start, as one event with the end of the idle stretch
+    /// before it (when there was one, and the request came after it).
+    private mutating func sendRequest(_ c: inout Conn, _ xs: [HTTPTransaction]) {
+        let i = Int(c.requests)
+        let start = xs[i].requestStart
+        var flags: Int8 = 0
+        // A request the moment the previous response ended (its end already handed on).
+        if i >= 1, i - 1 < Int(c.responses), let previous = xs[i - 1].responseEnd, start - previous < 2_000_000 {
+            flags |= PoolEvent.handoff
+        }
+        c.requests += 1
+        var idleStart: Int64 = 0, kept = false
+        if c.lastDone != .min {
+            if start >= c.lastDone, let stretch = endIdle(&c, at: start, .reuse, carried: true) {
+                flags |= PoolEvent.idleEnds
+                (idleStart, kept) = stretch
+            } else if c.lastDone != .min {
+                endIdle(&c, at: max(c.lastDone, start), .reuse)
+            }
+        }
+        emit(c.pool, PoolEvent(.request, at: start, flags, payload: idleStart, kept: kept))
+    }
+
+    private mutating func sendResponse(_ c: inout Conn, _ xs: [HTTPTransaction], done: Int64) {
+        let j = Int(c.responses)
+        let start = xs[j].requestStart
+        c.responses += 1
+        c.lastDone = done
+        c.idleStartSent = false
+        if j + 1 < Int(c.requests) {
+            // The next request went out before this response ended (pipelining), or was handed on first.
+            emit(c.pool, PoolEvent(.active, at: max(done, start), -1))
+            c.responsePending = false
+            let next = xs[j + 1].requestStart
+            if next - done < 2_000_000 { emit(c.pool, PoolEvent(.handoff, at: next)) }
+            endIdle(&c, at: max(done, next), .reuse)
+        } else if done >= start {
+            c.responsePending = true
+        } else {
+            emit(c.pool, PoolEvent(.active, at: start, -1))
+            c.responsePending = false
+        }
+    }
+
+    /// A pending response's end, with no idle stretch after it.
+    private mutating func flushResponse(_ c: inout Conn) {
+        guard c.responsePending else { return }
+        emit(c.pool, PoolEvent(.response, at: c.lastDone, 0))
+        c.responsePending = false
+    }
+
+    /// Ends the idle stretch from `c.lastDone`: its events (when it lasted at
+    /// all), the pool's counts, and for a close, how long it had been idle.
+    /// `carried`: the end goes with the caller's event; returned, if the stretch lasted.
+    @discardableResult
+    private mutating func endIdle(_ c: inout Conn, at end: Int64, _ endedBy: IdleEnd, carried: Bool = false) -> (Int64, Bool)? {
+        let start = c.lastDone
+        let kept = c.idleStartSent || end - start > grace
+        let lasted = c.idleStartSent || end > start
+        if c.responsePending {
+            emit(c.pool, PoolEvent(.response, at: start, lasted ? PoolEvent.idleStarts : 0, kept: kept))
+            c.responsePending = false
+        } else if !c.idleStartSent && lasted {
+            emit(c.pool, PoolEvent(.idle, at: start, +1, payload: start, kept: kept))
+        }
+        // An idle close's duration rides on the stretch's end (or, for a stretch of no length, comes alone).
+        let closedBy: UInt8 = endedBy == .clientClose ? 1 : endedBy == .serverClose ? 2 : 0
+        var carriedEnd: (Int64, Bool)?
+        if lasted {
+            if carried {
+                carriedEnd = (start, kept)
+            } else {
+                var idleEnd = PoolEvent(.idle, at: end, -1, payload: start, kept: kept)
+                idleEnd.closedBy = closedBy
+                emit(c.pool, idleEnd)
+            }
+        } else if closedBy != 0 {
+            emit(c.pool, PoolEvent(closedBy == 1 ? .clientIdleClose : .serverIdleClose, at: end, payload: 0))
+        }
+        tallies[Int(c.pool)].noteIdle(endedBy, kept: kept)
+        c.lastDone = .min
+        c.idleStartSent = false
+        return carriedEnd
+    }
+
+    private mutating func sendTimeWait(_ w: RunningTimeWait, at time: Int64, _ delta: Int8) {
+        // A pool's peaks count windows that lasted; a host's timeline, every window.
+        if w.lasted {
+            if w.holder != .server { emit(w.pool, PoolEvent(.timeWaitClient, at: time, delta)) }
+            if w.holder != .client { emit(w.pool, PoolEvent(.timeWaitServer, at: time, delta)) }
+        }
+        if w.holder != .server { batch.hostEvents.append(HostTimeWaitEvent(host: w.client, delta: delta, time: time)) }
+        if w.holder != .client { batch.hostEvents.append(HostTimeWaitEvent(host: w.server, delta: delta, time: time)) }
+    }
+}
+
+/// A pool's counts that do not depend on the order of events: added up per
+/// connection as it finishes, and across shards at the end.
+public struct PoolTally: Sendable {
+    public var key: PoolKey
+    var firstID = Int.max
+    var connections = 0
+    var visibleConnections = 0
+    var visibleRequests = 0
+    var singleRequest = 0
+    var multiRequest = 0
+    var firstStart = Int64.max
+    var lastClose = Int64.min
+    var openAtEnd = false
+    var closedByClient = 0
+    var closedByServer = 0
+    var clientTimeWaits = 0
+    var reusedIdle = 0
+    var clientIdleCloses = 0
+    var serverIdleCloses = 0
+    var keptIdle = 0
+    /// Connections that carried requests, and of those, one said "Connection: close" / the client reset before the response.
+    var withRequests = 0
+    var saidClose = 0
+    var resetEarly = 0
+    /// Connections with requests, while every connection carried exactly one (nil once one did not).
+    var singleRequestIDs: IDList? = IDList()
+    var clientTimeWaitIDs = IDList()
+    var serverClosedIDs = IDList()
+
+    init(key: PoolKey) { self.key = key }
+
+    mutating func add(_ r: ConnectionRecord, limit: Int) {
+        connections += 1
+        firstStart = min(firstStart, r.start.nanoseconds)
+        if let at = r.close.at?.nanoseconds { lastClose = max(lastClose, at) } else { openAtEnd = true }
+        let requests = r.http.requests
+        if let n = requests {
+            visibleConnections += 1
+            visibleRequests += n
+            if n == 1 { singleRequest += 1 }
+            if n > 1 { multiRequest += 1 }
+            if n > 0 {
+                withRequests += 1
+                let xs = r.http.transactions
+                if xs.contains(where: \.connectionClose) { saidClose += 1 }
+                if r.close.initiator == .client && r.close.kind == .rst && xs.first?.responseEnd == nil { resetEarly += 1 }
+            }
+        }
+        if requests == 1 { singleRequestIDs?.add(r.id, limit: limit) } else { singleRequestIDs = nil }
+        switch r.close.initiator {
+        case .client?: closedByClient += 1
+        case nil: break
+        default:
+            closedByServer += 1
+            serverClosedIDs.add(r.id, limit: limit)
+        }
+        if let holder = r.timeWait?.holder, holder != .server {
+            clientTimeWaits += 1
+            clientTimeWaitIDs.add(r.id, limit: limit)
+        }
+    }
+
+    mutating func noteIdle(_ endedBy: PoolFeed.IdleEnd, kept: Bool) {
+        if kept { keptIdle += 1 }
+        switch endedBy {
+        case .reuse: reusedIdle += 1
+        case .clientClose: clientIdleCloses += 1
+        case .serverClose: serverIdleCloses += 1
+        case .captureEnd: break
+        }
+    }
+
+    /// Two shards' counts of one pool.
+    mutating func merge(_ o: PoolTally, limit: Int) {
+        firstID = min(firstID, o.firstID)
+        connections += o.connections
+        visibleConnections += o.visibleConnections
+        visibleRequests += o.visibleRequests
+        singleRequest += o.singleRequest
+        multiRequest += o.multiRequest
+        firstStart = min(firstStart, o.firstStart)
+        lastClose = max(lastClose, o.lastClose)
+        openAtEnd = openAtEnd || o.openAtEnd
+        closedByClient += o.closedByClient
+        closedByServer += o.closedByServer
+        clientTimeWaits += o.clientTimeWaits
+        reusedIdle += o.reusedIdle
+        clientIdleCloses += o.clientIdleCloses
+        serverIdleCloses += o.serverIdleCloses
+        keptIdle += o.keptIdle
+        withRequests += o.withRequests
+        saidClose += o.saidClose
+        resetEarly += o.resetEarly
+        if let other = o.singleRequestIDs { singleRequestIDs?.merge(other, limit: limit) } else { singleRequestIDs = nil }
+        clientTimeWaitIDs.merge(o.clientTimeWaitIDs, limit: limit)
+        serverClosedIDs.merge(o.serverClosedIDs, limit: limit)
+    }
+}
+
+/// Connection ids for a finding: the lowest `limit` of them, ascending, and how many there were.
+public struct IDList: Sendable, Equatable {
+    public private(set) var ids: [Int] = []
+    public private(set) var count = 0
+
+    /// Ids come about in order (as connections finish): appended, and sorted
+    /// and cut to the lowest `limit` when twice that many are held.
+    mutating func add(_ id: Int, limit: Int) {
+        count += 1
+        ids.append(id)
+        if ids.count >= 2 * limit { settle(limit: limit) }
+    }
+
+    mutating func settle(limit: Int) {
+        ids.sort()
+        if ids.count > limit { ids.removeLast(ids.count - limit) }
+    }
+
+    mutating func merge(_ o: IDList, limit: Int) {
+        ids += o.ids
+        count += o.count
+        settle(limit: limit)
+    }
+
+    /// The lowest `limit`, ascending, passed through `renumber` (which keeps their order).
+    func final(limit: Int, _ renumber: ((Int) -> Int)?) -> IDList {
+        var copy = self
+        copy.settle(limit: limit)
+        if let renumber { copy.ids = copy.ids.map(renumber) }
+        return copy
+    }
+}
+
+/// TIME_WAIT windows' ends, soonest first (a binary heap).
+struct MinHeap: Sendable {
+    private var items: [(time: Int64, id: Int)] = []
+
+    var top: (time: Int64, id: Int)? { items.first }
+
+    mutating func push(_ time: Int64, _ id: Int) {
+        items.append((time, id))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[parent].time > items[i].time else { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var least = i
+            if l < items.count && items[l].time < items[least].time { least = l }
+            if r < items.count && items[r].time < items[least].time { least = r }
+            guard least != i else { return }
+            items.swapAt(i, least)
+            i = least
+        }
+    }
+}

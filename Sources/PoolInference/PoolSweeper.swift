@@ -1,0 +1,728 @@
+import PacketDecode
+import TCPFlows
+
+/// Sweeps each pool's life in time order, from the events its feeds hand
+/// on: open, active and idle connections at each instant and their peaks,
+/// TIME_WAIT held toward the server, the checks that need a pool's state at an
+/// instant, a thinned timeline, requests per second, and the idle closes'
+/// durations (a bounded sample). Each host's TIME_WAIT load likewise.
+///
+/// Events wait in their pool's queue, ordered as they arrive, until a batch
+/// says no later one can come before them; what a pool keeps after that is
+/// bounded: counters, at most `timelinePoint` points, an hour of per-second
+/// counts, 1,024 samples.
+public struct PoolSweeper: Sendable {
+    public let settings: PoolSettings
+    let grace: Int64
+    var keys: [PoolKey] = []
+    var index: [PoolKey: Int32] = [:]
+    /// Per feed: its pool and host indices to ours.
+    var feedPools: [[Int32]] = []
+    var feedHosts: [[Int32]] = []
+    var pools: [PoolSweep] = []
+    var hostIndex: [IPAddress: Int] = [:]
+    var hosts: [HostSweep] = []
+    /// Pools with events waiting.
+    var waiting: [Int32] = []
+    var scratch = SortScratch()
+
+    /// Timeline points a pool keeps (thinned as they come).
+    static let timelineCap = 200
+
+    /// Which share of the pools and hosts this sweeper sweeps: those whose
+    /// key hashes to `share` of `shares` (a sharded analysis has a sweeper
+    /// per shard, each fed every shard's batches; a pool's report depends on
+    /// its own events only, so the split does not change it).
+    let share: Int
+    let shares: Int
+
+    public init(settings: PoolSettings = PoolSettings(), feeds: Int = 1, share: Int = 0, of shares: Int = 1) {
+        self.settings = settings
+        grace = Int64(settings.closeAfterResponseGrace * 1e9)
+        feedPools = Array(repeating: [], count: feeds)
+        feedHosts = Array(repeating: [], count: feeds)
+        self.share = share
+        self.shares = shares
+    }
+
+    var timelineCap: Int { Self.timelineCap }
+
+    @inline(__always) func owns<K: Hashable>(_ key: K) -> Bool {
+        Self.share(of: key, among: shares) == share
+    }
+
+    /// Which of `shares` sweepers sweeps a pool or host (the feeds partition their events by it).
+    @inline(__always) static func share<K: Hashable>(of key: K, among shares: Int) -> Int {
+        shares == 1 ? 0 : Int(UInt(bitPattern: key.hashValue) % UInt(shares))
+    }
+
+    /// Takes one feed's batch (several feeds' batches for one tick may come in
+    /// any order): its events for the pools and hosts this sweeper sweeps.
+    public mutating func take(_ batch: PoolBatch, from feed: Int = 0) {
+        for key in batch.newPools {
+            if !owns(key) {
+                feedPools[feed].append(-1)
+            } else if let known = index[key] {
+                feedPools[feed].append(known)
+            } else {
+                let i = Int32(keys.count)
+                keys.append(key)
+                index[key] = i
+                pools.append(PoolSweep())
+                feedPools[feed].append(i)
+            }
+        }
+        for host in batch.newHosts {
+            if !owns(host) {
+                feedHosts[feed].append(-1)
+            } else if let known = hostIndex[host] {
+                feedHosts[feed].append(Int32(known))
+            } else {
+                feedHosts[feed].append(Int32(hosts.count))
+                hostIndex[host] = hosts.count
+                hosts.append(HostSweep(host: host))
+            }
+        }
+        let poolMap = feedPools[feed]
+        for event in batch.events[share] {
+            let pool = poolMap[Int(event.pool)]
+            if pool >= 0 && pools[Int(pool)].add(event) { waiting.append(pool) }
+        }
+        let hostMap = feedHosts[feed]
+        for e in batch.hostEvents {
+            let h = hostMap[Int(e.host)]
+            if h >= 0 { hosts[Int(h)].insert(e.time, e.delta) }
+        }
+    }
+
+    /// Sweeps every pool and host as far as a tick's batches allow: events
+    /// up to `through`, TIME_WAIT's up to `timeWaitThrough`.
+    public mutating func sweep(through: Int64, timeWaitThrough: Int64) {
+        let cap = timelineCap
+        var still: [Int32] = []
+        for pool in waiting {
+            pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace, cap: cap,
+                                   limit: settings.connectionIDLimit, scratch: &scratch)
+            if pools[Int(pool)].isWaiting { still.append(pool) } else { pools[Int(pool)].listed = false }
+        }
+        waiting = still
+        for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough) }
+    }
+
+    // MARK: - Reports
+
+    /// Every pool's report, in the order of its first connection (lowest id),
+    /// from the swept state and the feeds' tallies (one array per feed, by
+    /// the feed's pool index), connection ids passed through `renumber`. Call
+    /// after the feeds' last batches were taken and swept.
+    public func reports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
+        Self.reports(of: [self], tallies: feeds, captureEnd: captureEnd, renumber: renumber)
+    }
+
+    /// The reports of several sweepers' shares, in the order of each pool's first connection.
+    public static func reports(of sweepers: [PoolSweeper], tallies feeds: [[PoolTally]], captureEnd: Int64,
+                               renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
+        sweepers.flatMap { $0.firstIDsAndReports(tallies: feeds, captureEnd: captureEnd, renumber: renumber) }
+            .sorted { $0.first < $1.first }.map(\.report)
+    }
+
+    /// Each host's TIME_WAIT load over several sweepers' shares, busiest first.
+    public static func hostLoads(of sweepers: [PoolSweeper]) -> [TimeWaitLedger.HostLoad] {
+        sweepers.flatMap { $0.hostLoads() }.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
+    }
+
+    func firstIDsAndReports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)?) -> [(first: Int, report: PoolReport)] {
+        let limit = settings.connectionIDLimit
+        var merged = [PoolTally?](repeating: nil, count: keys.count)
+        for (f, tallies) in feeds.enumerated() {
+            for (local, tally) in tallies.enumerated() {
+                let pool = Int(feedPools[f][local])
+                guard pool >= 0 else { continue }
+                if merged[pool] == nil { merged[pool] = tally } else { merged[pool]!.merge(tally, limit: limit) }
+            }
+        }
+        let cap = timelineCap
+        var out: [(first: Int, report: PoolReport)] = []
+        for (i, tally) in merged.enumerated() {
+            guard let tally, tally.connections > 0 else { continue }
+            var sweep = pools[i]
+            sweep.finish(cap: cap)
+            out.append((tally.firstID, report(tally, sweep, captureEnd: captureEnd, renumber: renumber)))
+        }
+        return out
+    }
+
+    /// Each host's TIME_WAIT load, busiest first.
+    public func hostLoads() -> [TimeWaitLedger.HostLoad] {
+        var loads: [TimeWaitLedger.HostLoad] = []
+        // A feed names both hosts of every window; one that held none is not listed.
+        for var h in hosts where h.connections > 0 {
+            h.finish()
+            let timeline: [(time: CaptureTime, count: Int)] = h.points.map { (CaptureTime(nanoseconds: $0.time), Int($0.count)) }
+            loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
+                                                 peakAt: CaptureTime(nanoseconds: h.peakAt), timeline: timeline))
+        }
+        return loads.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
+    }
+
+    func report(_ t: PoolTally, _ s: PoolSweep, captureEnd: Int64, renumber: ((Int) -> Int)?) -> PoolReport {
+        let first = t.firstStart
+        let last = t.openAtEnd ? max(t.lastClose, captureEnd) : t.lastClose
+        let span = max(Double(last - first) / 1e9, 0.001)
+        let requestSpan = s.requests > 0 ? Double(s.lastRequest - s.firstRequest) / 1e9 : 0
+        // Ports tied up by the client's TIME_WAITs at the observed rate (at
+        // least 20 of them, over at least a second, before extrapolating).
+        let rate = Double(t.clientTimeWaits) / max(span, 1)
+        let ports = Double(settings.portRange.count)
+        let exhaustion: Double? = t.clientTimeWaits >= 20 && rate * settings.timeWaitSeconds >= ports ? ports / rate : nil
+        var report = PoolReport(
+            client: t.key.client, server: t.key.server, name: t.key.name, connections: t.connections,
+            requests: t.visibleRequests, hiddenRequestConnections: t.connections - t.visibleConnections,
+            reuseRatio: t.visibleConnections > 0 ? Double(t.visibleRequests) / Double(t.visibleConnections) : nil,
+            singleRequestShare: t.visibleConnections > 0 ? Double(t.singleRequest) / Double(t.visibleConnections) : nil,
+            peakOpen: s.peakOpen, peakActive: s.peakActive, peakIdle: s.peakIdle,
+            peakTimeWaitClient: s.peakTimeWaitClient, peakTimeWaitServer: s.peakTimeWaitServer,
+            requestsPerSecond: s.requests > 1 && requestSpan > 0 ? Double(s.requests) / requestSpan : nil,
+            idleReused: t.reusedIdle, closedAfterResponseWhileOthersIdle: s.capWhileOthersIdle.count,
+            idleClosesByClient: t.clientIdleCloses, idleClosesByServer: t.serverIdleCloses,
+            closesPerSecondClient: Double(t.closedByClient) / span, closesPerSecondServer: Double(t.closedByServer) / span,
+            portExhaustionSeconds: exhaustion,
+            timeline: s.timeline.points.map { TimelinePoint(time: $0.time, open: Int($0.open), active: Int($0.active), idle: Int($0.idle)) },
+            requestsPerSecondTimeline: s.perSecond.enumerated().map { (s.firstRequest + Int64($0.offset) * 1_000_000_000, Int($0.element)) },
+            inferred: InferredSettings(), findings: [])
+        report.inferred = PoolAnalysis.infer(report, t, clientIdle: s.clientCloses, serverIdle: s.serverCloses,
+                                             timesAtPeakIdle: s.timesAtPeakIdle, capClosures: s.capWhileOthersIdle.count)
+        if s.handoffsAtPeak >= 3 && report.peakOpen >= 2 {
+            report.inferred.maxConnsPerHost = Inferred(
+                value: report.peakOpen, observations: s.handoffsAtPeak,
+                evidence: "never more than \(report.peakOpen) connections; \(s.handoffsAtPeak) requests went out the moment a response ended while all the others were busy")
+        }
+        report.findings = PoolAnalysis.findings(report, t, capClosures: s.capWhileOthersIdle,
+                                                openedBesideIdle: s.openedBesideIdle, settings: settings, renumber: renumber)
+        return report
+    }
+}
+
+/// One pool's sweep.
+struct PoolSweep: Sendable {
+    /// Events waiting for the sweep: TIME_WAIT's apart, since they come
+    /// later (a window is known when its record is finished, up to about 2 s
+    /// after it starts) and count apart (the peaks held toward the server).
+    var queue = EventQueue()
+    var timeWaitQueue = EventQueue()
+    var open = 0, active = 0, idle = 0
+    var peakOpen = 0, peakActive = 0, peakIdle = 0, timesAtPeakIdle = 0
+    /// Starts of the kept idle stretches running now, ascending.
+    var keptStarts: [Int64] = []
+    var timeWaitClient = 0, timeWaitServer = 0, peakTimeWaitClient = 0, peakTimeWaitServer = 0
+    var capWhileOthersIdle = IDList()
+    var openedBesideIdle = 0
+    /// Requests handed a connection the moment its response ended while every other was busy, at the running peak of open connections.
+    var handoffsAtPeak = 0
+    var requests = 0
+    var firstRequest = Int64.max
+    var lastRequest = Int64.min
+    var perSecond: [Int32] = []
+    var timeline = ThinnedTimeline()
+    var pointTime = Int64.min
+    var clientCloses = IdleDurations()
+    var serverCloses = IdleDurations()
+
+    var isWaiting: Bool { queue.isWaiting || timeWaitQueue.isWaiting }
+    /// On the sweeper's list of pools with events waiting.
+    var listed = false
+
+    /// Queues an event; true when the pool must go on the waiting list.
+    @inline(__always)
+    mutating func add(_ e: PoolEvent) -> Bool {
+        if e.kind == .timeWaitClient || e.kind == .timeWaitServer { timeWaitQueue.add(e) } else { queue.add(e) }
+        if listed { return false }
+        listed = true
+        return true
+    }
+
+    mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int, scratch: inout SortScratch) {
+        queue.settle(&scratch)
+        timeWaitQueue.settle(&scratch)
+        // Out of self while swept (no overlapping access, and no copy).
+        var q = EventQueue()
+        swap(&q, &queue)
+        sweep(&q, through: through, grace: grace, cap: cap, limit: limit)
+        swap(&q, &queue)
+        swap(&q, &timeWaitQueue)
+        sweep(&q, through: timeWaitThrough, grace: grace, cap: cap, limit: limit)
+        swap(&q, &timeWaitQueue)
+    }
+
+    /// Each instant's events: every end, then every start, then the checks.
+    @inline(__always)
+    private mutating func sweep(_ q: inout EventQueue, through: Int64, grace: Int64, cap: Int, limit: Int) {
+        q.pending.withUnsafeBufferPointer { events in
+            var head = q.head
+            while head < events.count && events[head].time <= through {
+                let t = events[head].time
+                var last = head + 1
+                var changes = events[head].changesCounts
+                while last < events.count && events[last].time == t {
+                    changes = changes || events[last].changesCounts
+                    last += 1
+                }
+                // One timeline point per instant with a change: the state after it.
+                if changes && pointTime != .min && pointTime != t { timeline.append(point, cap: cap) }
+                if last == head + 1 {
+                    let e = events[head]
+                    applyEnds(e)
+                    applyStarts(e)
+                    applyChecks(e, grace: grace, limit: limit)
+                } else {
+                    for k in head..<last { applyEnds(events[k]) }
+                    for k in head..<last { applyStarts(events[k]) }
+                    for k in head..<last { applyChecks(events[k], grace: grace, limit: limit) }
+                }
+                head = last
+            }
+            q.head = head
+        }
+        q.compact(through: through)
+    }
+
+    @inline(__always)
+    mutating func applyEnds(_ e: PoolEvent) {
+        switch e.kind {
+        case .open where e.delta < 0: open -= 1; pointTime = e.time
+        case .active where e.delta < 0: active -= 1; pointTime = e.time
+        case .response: active -= 1; pointTime = e.time
+        case .idle where e.delta < 0: endIdle(e)
+        case .request where e.delta & PoolEvent.idleEnds != 0: endIdle(e)
+        case .timeWaitClient where e.delta < 0: timeWaitClient -= 1
+        case .timeWaitServer where e.delta < 0: timeWaitServer -= 1
+        default: break
+        }
+    }
+
+    @inline(__always)
+    mutating func applyStarts(_ e: PoolEvent) {
+        switch e.kind {
+        case .open where e.delta > 0:
+            open += 1
+            pointTime = e.time
+            if open > peakOpen {
+                peakOpen = open
+                handoffsAtPeak = 0
+            }
+        case .active where e.delta > 0, .request:
+            active += 1
+            pointTime = e.time
+            if active > peakActive { peakActive = active }
+            noteRequest(at: e.time)
+        case .idle where e.delta > 0:
+            startIdle(at: e.time, start: e.payload, kept: e.kept)
+        case .response where e.delta & PoolEvent.idleStarts != 0:
+            startIdle(at: e.time, start: e.time, kept: e.kept)
+        case .timeWaitClient where e.delta > 0:
+            timeWaitClient += 1
+            peakTimeWaitClient = max(peakTimeWaitClient, timeWaitClient)
+        case .timeWaitServer where e.delta > 0:
+            timeWaitServer += 1
+            peakTimeWaitServer = max(peakTimeWaitServer, timeWaitServer)
+        default: break
+        }
+    }
+
+    @inline(__always)
+    mutating func applyChecks(_ e: PoolEvent, grace: Int64, limit: Int) {
+        switch e.kind {
+        case .capClosure:
+            if !keptStarts.isEmpty { capWhileOthersIdle.add(Int(e.payload), limit: limit) }
+        case .opened:
+            // Another connection sat idle since before this one was opened (by more than the grace), and still.
+            if let oldest = keptStarts.first, oldest <= e.payload - grace - 1 { openedBesideIdle += 1 }
+        case .handoff:
+            handoffCheck()
+        case .request where e.delta & PoolEvent.handoff != 0:
+            handoffCheck()
+        case .clientIdleClose:
+            clientCloses.add(end: e.time, idle: 0)
+        case .serverIdleClose:
+            serverCloses.add(end: e.time, idle: 0)
+        default: break
+        }
+    }
+
+    /// As many open as ever, all of them busy: the request waited for a connection.
+    @inline(__always)
+    mutating func handoffCheck() {
+        let others = open - 1
+        if others > 0 && active - 1 >= others && open >= peakOpen { handoffsAtPeak += 1 }
+    }
+
+    @inline(__always)
+    mutating func startIdle(at t: Int64, start: Int64, kept: Bool) {
+        idle += 1
+        pointTime = t
+        if kept { keptStarts.insert(start, at: partitionPoint(keptStarts.count) { keptStarts[$0] > start }) }
+        if idle > peakIdle {
+            peakIdle = idle
+            timesAtPeakIdle = 1
+        } else if idle == peakIdle && idle > 0 {
+            timesAtPeakIdle += 1
+        }
+    }
+
+    @inline(__always)
+    mutating func endIdle(_ e: PoolEvent) {
+        idle -= 1
+        pointTime = e.time
+        if e.kept {
+            let i = partitionPoint(keptStarts.count) { keptStarts[$0] >= e.payload }
+            if i < keptStarts.count && keptStarts[i] == e.payload { keptStarts.remove(at: i) }
+        }
+        if e.closedBy == 1 {
+            clientCloses.add(end: e.time, idle: e.time - e.payload)
+        } else if e.closedBy == 2 {
+            serverCloses.add(end: e.time, idle: e.time - e.payload)
+        }
+    }
+
+    var point: ThinnedTimeline.Point {
+        ThinnedTimeline.Point(time: pointTime, open: Int32(clamping: open), active: Int32(clamping: active), idle: Int32(clamping: idle))
+    }
+
+    mutating func noteRequest(at t: Int64) {
+        requests += 1
+        if firstRequest == .max { firstRequest = t }
+        lastRequest = max(lastRequest, t)
+        // Requests started in each second of the pool's first hour.
+        let second = max(0, (t - firstRequest) / 1_000_000_000)
+        guard second <= 3599 else { return }
+        if perSecond.count <= Int(second) { perSecond.append(contentsOf: repeatElement(0, count: Int(second) + 1 - perSecond.count)) }
+        perSecond[Int(second)] += 1
+    }
+
+    mutating func finish(cap: Int) {
+        if pointTime != .min { timeline.append(point, cap: cap) }
+        pointTime = .min
+        timeline.finish(cap: cap)
+        clientCloses.finish()
+        serverCloses.finish()
+    }
+}
+
+/// A pool's events waiting for the sweep, in time order: ends before starts
+/// before checks at one instant (which order events alike in both come in
+/// does not change what the sweep counts).
+struct EventQueue: Sendable {
+    var pending: [PoolEvent] = []
+    var head = 0
+    /// Taken since the last sweep, in the order they came: sorted and merged
+    /// into `pending` when swept (inserting each in place moved the queue's
+    /// tail for most of them: a feed hands on a connection's close after the
+    /// requests of others).
+    var incoming: [PoolEvent] = []
+    var swept = Int64.min
+
+    var isWaiting: Bool { head < pending.count || !incoming.isEmpty }
+
+    @inline(__always) mutating func add(_ e: PoolEvent) { incoming.append(e) }
+
+    /// Orders what came in since the last sweep into the queue. An event for
+    /// an instant already swept (a connection whose first request came long
+    /// after its SYN) counts from the sweep's point. Buffers are kept: a
+    /// pool's queues hold about what one tick brings, and growing them again
+    /// from nothing each tick was a tenth of the sweep.
+    @inline(__always)
+    mutating func settle(_ scratch: inout SortScratch) {
+        guard !incoming.isEmpty else { return }
+        for i in incoming.indices where incoming[i].time < swept { incoming[i].time = swept }
+        sortByTime(&incoming, &scratch)
+        mergeFromTheEnd(&pending, from: head, incoming)
+        incoming.removeAll(keepingCapacity: true)
+    }
+
+    /// The next event at or before `through` (after `settle`).
+    @inline(__always)
+    mutating func next(through: Int64) -> PoolEvent? {
+        guard head < pending.count, pending[head].time <= through else { return nil }
+        head += 1
+        return pending[head - 1]
+    }
+
+    /// Drops the swept events, in place. (Waiting until they were half the
+    /// queue saved some moves but held 3 MB more at the 1 GB capture's peak.)
+    mutating func compact(through: Int64) {
+        swept = max(swept, through)
+        if head == pending.count {
+            pending.removeAll(keepingCapacity: true)
+        } else if head > 0 {
+            pending.removeFirst(head)
+        }
+        head = 0
+    }
+}
+
+/// Buffers for sorting events, kept by the sweeper across pools and ticks.
+struct SortScratch: Sendable {
+    var keys: [UInt64] = []
+    var events: [PoolEvent] = []
+}
+
+/// Sorts a pool's events of one tick by time: a few dozen (insertion sort),
+/// or more, as integers (the time from the earliest, the rank and the
+/// index, in one word each: sorting them is a fraction of sorting the events
+/// with a comparison closure, which was a twentieth of a run).
+@inline(__always)
+func sortByTime(_ events: inout [PoolEvent], _ scratch: inout SortScratch) {
+    guard events.count > 32 else {
+        for i in events.indices.dropFirst() {
+            let e = events[i]
+            var j = i
+            while j > 0 && events[j - 1].sortsAfter(e) {
+                events[j] = events[j - 1]
+                j -= 1
+            }
+            events[j] = e
+        }
+        return
+    }
+    var low = Int64.max, high = Int64.min
+    for e in events {
+        low = min(low, e.time)
+        high = max(high, e.time)
+    }
+    // 40 bits of nanoseconds (18 minutes) and 24 of index; else compare.
+    guard high &- low >= 0, high &- low < 1 << 40, events.count < 1 << 24 else {
+        events.sort { $1.sortsAfter($0) }
+        return
+    }
+    scratch.keys.removeAll(keepingCapacity: true)
+    for i in events.indices {
+        scratch.keys.append(UInt64(events[i].time &- low) << 24 | UInt64(i))
+    }
+    scratch.keys.sort()
+    scratch.events.removeAll(keepingCapacity: true)
+    scratch.events.append(contentsOf: events)
+    for k in scratch.keys.indices { events[k] = scratch.events[Int(scratch.keys[k] & 0xFF_FFFF)] }
+}
+
+/// Merges sorted `incoming` into the sorted `queue[head...]` in place, from
+/// the end: only the queue's events later than incoming's first move, and no
+/// second buffer is made.
+@inline(__always)
+func mergeFromTheEnd(_ queue: inout [PoolEvent], from head: Int, _ incoming: [PoolEvent]) {
+    var a = queue.count - 1
+    queue.append(contentsOf: incoming)
+    var b = incoming.count - 1
+    var w = queue.count - 1
+    while b >= 0 {
+        if a >= head && queue[a].sortsAfter(incoming[b]) {
+            queue[w] = queue[a]
+            a -= 1
+        } else {
+            queue[w] = incoming[b]
+            b -= 1
+        }
+        w -= 1
+    }
+}
+
+/// A timeline kept to at most `cap` points as it grows: when full, each two
+/// neighbours become the one with more open connections, and later points
+/// are taken in groups as large. Until it first fills, every point is kept.
+struct ThinnedTimeline: Sendable {
+    struct Point: Sendable {
+        var time: Int64
+        var open: Int32
+        var active: Int32
+        var idle: Int32
+    }
+    var points: [Point] = []
+    /// Points each kept one stands for, and how many of the current group came.
+    var group = 1
+    var inGroup = 0
+
+    mutating func append(_ p: Point, cap: Int) {
+        if inGroup == 0 {
+            if points.count >= cap { halve() }
+            points.append(p)
+        } else if p.open > points[points.count - 1].open {
+            points[points.count - 1] = p
+        }
+        inGroup += 1
+        if inGroup >= group { inGroup = 0 }
+    }
+
+    mutating func halve() {
+        var merged: [Point] = []
+        merged.reserveCapacity(points.count / 2 + 1)
+        var i = 0
+        while i < points.count {
+            merged.append(i + 1 < points.count && points[i + 1].open > points[i].open ? points[i + 1] : points[i])
+            i += 2
+        }
+        points = merged
+        group *= 2
+        inGroup = 0
+    }
+
+    /// At most `cap` points (as the whole-capture thinning did: groups of
+    /// equal length, each the point with the most open connections).
+    mutating func finish(cap: Int) {
+        guard points.count > cap else { return }
+        let stride = (points.count + cap - 1) / cap
+        points = Swift.stride(from: 0, to: points.count, by: stride).map { i in
+            points[i..<min(i + stride, points.count)].max { $0.open < $1.open }!
+        }
+    }
+}
+
+/// How long idle connections sat before a close by one side, leaving out
+/// bulk closes (two within 5 ms: CloseIdleConnections, exit, shutdown, not a
+/// timeout). Every such close is counted; 1,024 of them are kept (every
+/// other one dropped each time it fills), enough for a median.
+struct IdleDurations: Sendable {
+    var values: [Double] = []
+    var count = 0
+    var every = 1
+    var skip = 0
+    var pendingEnd = Int64.min
+    var pendingIdle: Int64 = 0
+    var pendingBulk = false
+    var hasPending = false
+
+    mutating func add(end: Int64, idle: Int64) {
+        var bulk = false
+        if hasPending && end - pendingEnd < 5_000_000 {
+            pendingBulk = true
+            bulk = true
+        }
+        flush()
+        hasPending = true
+        pendingEnd = end
+        pendingIdle = idle
+        pendingBulk = bulk
+    }
+
+    mutating func finish() { flush() }
+
+    private mutating func flush() {
+        guard hasPending else { return }
+        hasPending = false
+        guard !pendingBulk else { return }
+        count += 1
+        if skip > 0 {
+            skip -= 1
+            return
+        }
+        values.append(Double(pendingIdle) / 1e9)
+        skip = every - 1
+        if values.count >= 1024 {
+            values = Swift.stride(from: 0, to: values.count, by: 2).map { values[$0] }
+            every *= 2
+            skip = every - 1
+        }
+    }
+}
+
+/// One host's TIME_WAIT windows over time.
+struct HostSweep: Sendable {
+    struct Point: Sendable {
+        var time: Int64
+        var count: Int32
+    }
+    let host: IPAddress
+    var pending: [(time: Int64, delta: Int8)] = []
+    var head = 0
+    var swept = Int64.min
+    var count = 0
+    var peak = 0
+    var peakAt = Int64.min
+    var connections = 0
+    var points: [Point] = []
+    var group = 1
+    var inGroup = 0
+    var pointTime = Int64.min
+
+    init(host: IPAddress) { self.host = host }
+
+    var incoming: [(time: Int64, delta: Int8)] = []
+
+    mutating func insert(_ time: Int64, _ delta: Int8) {
+        incoming.append((max(time, swept), delta))
+    }
+
+    /// As a pool's: sorted, then merged. Ends before starts at one instant: a reused port is not two at once.
+    private mutating func settleIncoming() {
+        guard !incoming.isEmpty else { return }
+        func before(_ a: (time: Int64, delta: Int8), _ b: (time: Int64, delta: Int8)) -> Bool {
+            a.time != b.time ? a.time < b.time : a.delta < b.delta
+        }
+        incoming.sort(by: before)
+        if head == pending.count || !before(incoming[0], pending[pending.count - 1]) {
+            pending.append(contentsOf: incoming)
+        } else {
+            var merged: [(time: Int64, delta: Int8)] = []
+            merged.reserveCapacity(pending.count - head + incoming.count)
+            var a = head, b = 0
+            while a < pending.count && b < incoming.count {
+                if before(incoming[b], pending[a]) {
+                    merged.append(incoming[b]); b += 1
+                } else {
+                    merged.append(pending[a]); a += 1
+                }
+            }
+            merged.append(contentsOf: pending[a...])
+            merged.append(contentsOf: incoming[b...])
+            pending = merged
+            head = 0
+        }
+        incoming.removeAll(keepingCapacity: true)
+    }
+
+    mutating func sweep(through: Int64) {
+        settleIncoming()
+        while head < pending.count && pending[head].time <= through {
+            let (t, delta) = pending[head]
+            head += 1
+            if peakAt == .min { peakAt = t }
+            if t != pointTime && pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }
+            pointTime = t
+            count += Int(delta)
+            if delta > 0 { connections += 1 }
+            if count > peak {
+                peak = count
+                peakAt = t
+            }
+        }
+        swept = max(swept, min(through, pending.count > head ? pending[head].time : through))
+        if head == pending.count {
+            pending = []
+            head = 0
+        } else if head >= 64 && head * 2 >= pending.count {
+            pending.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// At most 200 points, as a pool's timeline.
+    private mutating func keep(_ p: Point) {
+        if inGroup == 0 {
+            if points.count >= 200 {
+                points = Swift.stride(from: 0, to: points.count, by: 2).map { i in
+                    i + 1 < points.count && points[i + 1].count > points[i].count ? points[i + 1] : points[i]
+                }
+                group *= 2
+            }
+            points.append(p)
+        } else if p.count > points[points.count - 1].count {
+            points[points.count - 1] = p
+        }
+        inGroup += 1
+        if inGroup >= group { inGroup = 0 }
+    }
+
+    mutating func finish() {
+        if pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }
+        pointTime = .min
+        if peakAt == .min { peakAt = 0 }
+    }
+}

@@ -1,0 +1,87 @@
+import PoolInference
+import Synchronization
+
+/// The pool sweep of a sharded analysis. A pool's connections are spread
+/// over the shards (by 4-tuple), and its peaks need all of them in time
+/// order: each shard hands over its batch at each tick (a quarter second of
+/// capture time; the shards tick at the same packets, since every shard sees
+/// every packet's time). Each shard also sweeps a share of the pools (and
+/// hosts), those whose key hashes to it, from every shard's batches, once a
+/// tick's batches are all in: the sweep runs on both cores, as the reading
+/// does, and no pool is touched by two threads.
+public final class ShardedPools: @unchecked Sendable {
+    private struct State {
+        /// Batches of the ticks some sweeper has not taken, the first being tick `first`.
+        var ticks: [[PoolBatch?]] = []
+        var first = 0
+        /// The next tick each shard's sweeper takes.
+        var cursors: [Int]
+    }
+
+    /// One shard's sweeper, mutated only by that shard's thread (and after all have finished).
+    private final class Share: @unchecked Sendable {
+        var sweeper: PoolSweeper
+        init(_ sweeper: PoolSweeper) { self.sweeper = sweeper }
+    }
+
+    private let shards: Int
+    private let state: Mutex<State>
+    private let shares: [Share]
+
+    public init(shards: Int, settings: PoolSettings) {
+        self.shards = shards
+        state = Mutex(State(cursors: Array(repeating: 0, count: shards)))
+        shares = (0..<shards).map { Share(PoolSweeper(settings: settings, feeds: shards, share: $0, of: shards)) }
+    }
+
+    /// Shard `shard`'s batch for its `tick`-th tick (its last batch
+    /// included); then that shard sweeps its share of every tick now complete.
+    func deliver(_ batch: consuming PoolBatch, shard: Int, tick: Int) {
+        let work = state.withLock { s -> [[PoolBatch]] in
+            let k = tick - s.first
+            while s.ticks.count <= k { s.ticks.append(Array(repeating: nil, count: shards)) }
+            s.ticks[k][shard] = batch
+            return Self.takeComplete(&s, for: shard)
+        }
+        sweep(work, share: shard)
+    }
+
+    /// Every shard has delivered its last batch and stopped: each share takes
+    /// the ticks it has not, and the sweepers are handed over.
+    func finished() -> [PoolSweeper] {
+        for i in 0..<shards {
+            sweep(state.withLock { Self.takeComplete(&$0, for: i) }, share: i)
+        }
+        return shares.map(\.sweeper)
+    }
+
+    private func sweep(_ work: [[PoolBatch]], share i: Int) {
+        for tick in work {
+            var through = Int64.max, timeWaitThrough = Int64.max
+            for (feed, batch) in tick.enumerated() {
+                through = min(through, batch.through)
+                timeWaitThrough = min(timeWaitThrough, batch.timeWaitThrough)
+                shares[i].sweeper.take(batch, from: feed)
+            }
+            shares[i].sweeper.sweep(through: through, timeWaitThrough: timeWaitThrough)
+        }
+    }
+
+    /// The complete ticks from `shard`'s cursor on; ticks every sweeper has
+    /// taken are dropped.
+    private static func takeComplete(_ s: inout State, for shard: Int) -> [[PoolBatch]] {
+        var taken: [[PoolBatch]] = []
+        var t = s.cursors[shard]
+        while t - s.first < s.ticks.count, let batches = Optional(s.ticks[t - s.first]), batches.allSatisfy({ $0 != nil }) {
+            taken.append(batches.map { $0! })
+            t += 1
+        }
+        s.cursors[shard] = t
+        let done = (s.cursors.min() ?? s.first) - s.first
+        if done > 0 {
+            s.ticks.removeFirst(done)
+            s.first += done
+        }
+        return taken
+    }
+}
