@@ -274,7 +274,7 @@ public struct PoolFeed: Sendable {
     /// second's events are megabytes, and a new buffer every second was
     /// memory the kernel zeroed again each time.
     public mutating func recycle(_ emptied: inout PoolBatch) {
-        guard batch.events.allSatisfy(\.isEmpty), emptied.events.count == batch.events.count else { return }
+        guard batch.events.allSatisfy({ $0.isEmpty }), emptied.events.count == batch.events.count else { return }
         swap(&batch.events, &emptied.events)
         swap(&batch.hostEvents, &emptied.hostEvents)
     }
@@ -466,7 +466,7 @@ public struct PoolTally: Sendable {
             if n > 0 {
                 withRequests += 1
                 let xs = r.http.transactions
-                if xs.contains(where: \.connectionClose) { saidClose += 1 }
+                if xs.contains(where: { $0.connectionClose }) { saidClose += 1 }
                 if r.close.initiator == .client && r.close.kind == .rst && xs.first?.responseEnd == nil { resetEarly += 1 }
             }
         }
