@@ -9,7 +9,7 @@ import TCPFlows
 ///
 /// Events wait in their pool's queue, ordered as they arrive, until a batch
 /// says no later one can come before them; what a pool keeps after that is
-/// bounded: counters, at most `timelinePoint` points, an hour of per-second
+/// bounded: counters, at most `timelineCap` points, an hour of per-second
 /// counts, 1,024 samples.
 public struct PoolSweeper: Sendable {
     public let settings: PoolSettings
@@ -158,7 +158,7 @@ public struct PoolSweeper: Sendable {
         // A feed names both hosts of every window; one that held none is not listed.
         for var h in hosts where h.connections > 0 {
             h.finish()
-            let timeline: [(time: CaptureTime, count: Int)] = h.points.map { (CaptureTime(nanoseconds: $0.time), Int($0.count)) }
+            let timeline: [(time: CaptureTime, count: Int)] = h.timeline.points.map { (CaptureTime(nanoseconds: $0.time), Int($0.count)) }
             loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
                                                  peakAt: CaptureTime(nanoseconds: h.peakAt), timeline: timeline))
         }
@@ -223,7 +223,7 @@ struct PoolSweep: Sendable {
     var firstRequest = Int64.max
     var lastRequest = Int64.min
     var perSecond: [Int32] = []
-    var timeline = ThinnedTimeline()
+    var timeline = ThinnedTimeline<PoolPoint>()
     var pointTime = Int64.min
     var clientCloses = IdleDurations()
     var serverCloses = IdleDurations()
@@ -384,8 +384,8 @@ struct PoolSweep: Sendable {
         }
     }
 
-    var point: ThinnedTimeline.Point {
-        ThinnedTimeline.Point(time: pointTime, open: Int32(clamping: open), active: Int32(clamping: active), idle: Int32(clamping: idle))
+    var point: PoolPoint {
+        PoolPoint(time: pointTime, open: Int32(clamping: open), active: Int32(clamping: active), idle: Int32(clamping: idle))
     }
 
     mutating func noteRequest(at t: Int64) {
@@ -402,7 +402,6 @@ struct PoolSweep: Sendable {
     mutating func finish(cap: Int) {
         if pointTime != .min { timeline.append(point, cap: cap) }
         pointTime = .min
-        timeline.finish(cap: cap)
         clientCloses.finish()
         serverCloses.finish()
     }
@@ -525,16 +524,16 @@ func mergeFromTheEnd(_ queue: inout [PoolEvent], from head: Int, _ incoming: [Po
     }
 }
 
-/// A timeline kept to at most `cap` points as it grows: when full, each two
-/// neighbours become the one with more open connections, and later points
-/// are taken in groups as large. Until it first fills, every point is kept.
-struct ThinnedTimeline: Sendable {
-    struct Point: Sendable {
-        var time: Int64
-        var open: Int32
-        var active: Int32
-        var idle: Int32
-    }
+/// A point a timeline thins by: of two neighbours, the one with the greater weight stays.
+protocol Weighted: Sendable {
+    var weight: Int32 { get }
+}
+
+/// A timeline kept to at most `cap` points as it grows (a pool's, by open
+/// connections; a host's, by TIME_WAIT count): when full, each two neighbours
+/// become the heavier one, and later points are taken in groups as large.
+/// Until it first fills, every point is kept.
+struct ThinnedTimeline<Point: Weighted>: Sendable {
     var points: [Point] = []
     /// Points each kept one stands for, and how many of the current group came.
     var group = 1
@@ -544,7 +543,7 @@ struct ThinnedTimeline: Sendable {
         if inGroup == 0 {
             if points.count >= cap { halve() }
             points.append(p)
-        } else if p.open > points[points.count - 1].open {
+        } else if p.weight > points[points.count - 1].weight {
             points[points.count - 1] = p
         }
         inGroup += 1
@@ -556,23 +555,22 @@ struct ThinnedTimeline: Sendable {
         merged.reserveCapacity(points.count / 2 + 1)
         var i = 0
         while i < points.count {
-            merged.append(i + 1 < points.count && points[i + 1].open > points[i].open ? points[i + 1] : points[i])
+            merged.append(i + 1 < points.count && points[i + 1].weight > points[i].weight ? points[i + 1] : points[i])
             i += 2
         }
         points = merged
         group *= 2
         inGroup = 0
     }
+}
 
-    /// At most `cap` points (as the whole-capture thinning did: groups of
-    /// equal length, each the point with the most open connections).
-    mutating func finish(cap: Int) {
-        guard points.count > cap else { return }
-        let stride = (points.count + cap - 1) / cap
-        points = Swift.stride(from: 0, to: points.count, by: stride).map { i in
-            points[i..<min(i + stride, points.count)].max { $0.open < $1.open }!
-        }
-    }
+/// A pool's state at an instant.
+struct PoolPoint: Weighted {
+    var time: Int64
+    var open: Int32
+    var active: Int32
+    var idle: Int32
+    var weight: Int32 { open }
 }
 
 /// How long idle connections sat before a close by one side, leaving out
@@ -625,9 +623,10 @@ struct IdleDurations: Sendable {
 
 /// One host's TIME_WAIT windows over time.
 struct HostSweep: Sendable {
-    struct Point: Sendable {
+    struct Point: Weighted {
         var time: Int64
         var count: Int32
+        var weight: Int32 { count }
     }
     let host: IPAddress
     var pending: [(time: Int64, delta: Int8)] = []
@@ -637,9 +636,7 @@ struct HostSweep: Sendable {
     var peak = 0
     var peakAt = Int64.min
     var connections = 0
-    var points: [Point] = []
-    var group = 1
-    var inGroup = 0
+    var timeline = ThinnedTimeline<Point>()
     var pointTime = Int64.min
 
     init(host: IPAddress) { self.host = host }
@@ -704,21 +701,7 @@ struct HostSweep: Sendable {
     }
 
     /// At most 200 points, as a pool's timeline.
-    private mutating func keep(_ p: Point) {
-        if inGroup == 0 {
-            if points.count >= 200 {
-                points = Swift.stride(from: 0, to: points.count, by: 2).map { i in
-                    i + 1 < points.count && points[i + 1].count > points[i].count ? points[i + 1] : points[i]
-                }
-                group *= 2
-            }
-            points.append(p)
-        } else if p.count > points[points.count - 1].count {
-            points[points.count - 1] = p
-        }
-        inGroup += 1
-        if inGroup >= group { inGroup = 0 }
-    }
+    private mutating func keep(_ p: Point) { timeline.append(p, cap: PoolSweeper.timelineCap) }
 
     mutating func finish() {
         if pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }
