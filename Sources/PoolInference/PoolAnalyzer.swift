@@ -1,4 +1,3 @@
-import Dispatch
 import HTTPStreams
 import PacketDecode
 import TCPFlows
@@ -16,7 +15,7 @@ public struct PoolSettings: Sendable {
     /// How often the pool feed looks at open connections, in capture time.
     public var tickSeconds: Double = 0.25
     /// How far the pool sweep trails the capture (see `PoolFeed`): a tick,
-    /// and the grace before an idle stretch is known to be one.
+    /// and the grace before an idle stretch is known not to end in the client's close.
     public var sweepDelay: Double = 0.5
     /// The same for TIME_WAIT windows, known when a closed connection's record
     /// is finished (the tracker's linger after its last packet, at its sweep
@@ -30,8 +29,9 @@ public struct PoolSettings: Sendable {
 
 /// Describes each client's connection pools, online: a `PoolFeed` turns
 /// connections into pool events as they happen and a `PoolSweeper` sweeps
-/// each pool's life in time order (see both). For one analysis thread; a
-/// sharded analysis has a feed per shard and one sweeper (`Analyzer`).
+/// each pool's life in time order (see both). For one analysis thread; in a
+/// sharded analysis each shard has a feed and a sweeper for the pools that
+/// hash to it, fed by every shard's feed (`ShardedPools`).
 /// Pure: no clock, no I/O. The thresholds are named in `PoolSettings`.
 public struct PoolAnalyzer: Sendable {
     public private(set) var feed: PoolFeed

@@ -123,9 +123,6 @@ public struct FlowTracker {
     /// Sharded: live connections just before each sweep, and at the end.
     public private(set) var liveBeforeSweep: [Int32] = []
 
-    /// Sweeps so far (once per second of capture time): the pool analysis
-    /// looks at the live connections after each.
-    public private(set) var sweeps = 0
     /// The latest packet time.
     public var latest: Int64 { now }
 
@@ -343,7 +340,6 @@ public struct FlowTracker {
     /// Once per second of capture time: report closed connections whose
     /// linger is over and idle ones, and release records whose TIME_WAIT ended.
     private mutating func sweep() {
-        sweeps &+= 1
         if sharded { liveBeforeSweep.append(Int32(table.count)) }
         nextSweep = now + 1_000_000_000
         let linger = Int64(settings.closeLingerSeconds * 1e9)
