@@ -31,10 +31,10 @@ public struct PoolFeed: Sendable {
 
     var poolIndex: [PoolKey: Int32] = [:]
     var tallies: [PoolTally] = []
-    var connections: [Int: Conn] = [:]
+    var connections = IDTable<Conn>()
     var batch = PoolBatch()
     var timeWaitEnds = MinHeap()
-    var timeWaitRunning: [Int: RunningTimeWait] = [:]
+    var timeWaitRunning = IDTable<RunningTimeWait>()
 
     /// What is kept of a connection between its events (33 bytes, while it is
     /// open and, when it never closed, to the end of the capture).
@@ -105,15 +105,15 @@ public struct PoolFeed: Sendable {
     /// responses since the last look. Not counted until its pool is known
     /// (its first request, or TLS hello).
     public mutating func observe(_ view: FlowTracker.LiveView) {
-        if let i = connections.index(forKey: view.id) {
-            let c = connections.values[i]
+        if let i = connections.slot(of: view.id) {
+            let c = connections[slot: i]
             guard !c.closeSent else { return }
             guard c.requests < view.transactions.count || view.close != nil
                     || (c.responses < c.requests && view.transactions[Int(c.responses)].responseEnd != nil) else { return }
             var changed = c
             update(&changed, view)
             // By index: nothing above inserts into `connections`, so it still names this entry.
-            connections.values[i] = changed
+            connections[slot: i] = changed
         } else {
             guard let o = view.identity else { return }
             var c = register(id: view.id, key: PoolKey(client: o.client.address, server: o.server, name: o.name), start: o.start)
@@ -201,22 +201,20 @@ public struct PoolFeed: Sendable {
     public mutating func tick(now: Int64) -> PoolBatch {
         let through = now &- delay
         let timeWaitThrough = now &- timeWaitDelay
-        // Walked by index, not `values.indices`: that holds the storage, and
-        // writing an entry then copied the whole table every tick.
-        var i = connections.values.startIndex
-        while i != connections.values.endIndex {
-            defer { connections.values.formIndex(after: &i) }
-            let c = connections.values[i]
-            guard c.lastDone != .min, !c.idleStartSent, !c.closeSent, c.lastDone <= through else { continue }
+        var table = IDTable<Conn>()
+        swap(&table, &connections)
+        table.forEachValue { c in
+            guard c.lastDone != .min, !c.idleStartSent, !c.closeSent, c.lastDone <= through else { return }
             // Still idle well past the grace: kept idle, whatever ends it.
             if c.responsePending {
                 emit(c.pool, PoolEvent(.response, at: c.lastDone, PoolEvent.idleStarts, kept: true))
-                connections.values[i].responsePending = false
+                c.responsePending = false
             } else {
                 emit(c.pool, PoolEvent(.idle, at: c.lastDone, +1, payload: c.lastDone, kept: true))
             }
-            connections.values[i].idleStartSent = true
+            c.idleStartSent = true
         }
+        swap(&table, &connections)
         while let top = timeWaitEnds.top, top.time <= timeWaitThrough {
             timeWaitEnds.pop()
             if let running = timeWaitRunning[top.id], running.end == top.time {
@@ -231,7 +229,10 @@ public struct PoolFeed: Sendable {
     /// TIME_WAIT window still running ends when it would (the hosts' timelines
     /// show them running out). The last batch.
     public mutating func end(captureEnd: Int64) -> PoolBatch {
-        for (_, var c) in connections where !c.closeSent {
+        var table = IDTable<Conn>()
+        swap(&table, &connections)
+        table.forEachValue { c in
+            guard !c.closeSent else { return }
             // A record finishes every connection before this; any not finished is open at the end too.
             emit(c.pool, PoolEvent(.open, at: captureEnd, -1))
             while c.responses < c.requests {
@@ -245,14 +246,14 @@ public struct PoolFeed: Sendable {
             if c.lastDone != .min && c.lastDone <= captureEnd { endIdle(&c, at: captureEnd, .captureEnd) }
             flushResponse(&c)
         }
-        connections = [:]
+        connections.removeAll()
         while let top = timeWaitEnds.top {
             timeWaitEnds.pop()
             if let running = timeWaitRunning[top.id], running.end == top.time {
                 sendTimeWait(running, at: running.end, -1)
             }
         }
-        timeWaitRunning = [:]
+        timeWaitRunning.removeAll()
         return takeBatch(through: .max, timeWaitThrough: .max)
     }
 

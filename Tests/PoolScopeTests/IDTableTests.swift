@@ -1,0 +1,47 @@
+@testable import PoolInference
+import Testing
+
+/// The feed's id table against Swift's Dictionary: random inserts, updates,
+/// lookups and removals (removal shifts later entries of a probe run back,
+/// which is where such tables go wrong), then every value visited once.
+@Suite struct IDTableAgainstDictionary {
+    @Test(arguments: [1, 2, 3]) func sameContentsAfterRandomOperations(seed: UInt64) {
+        var generator = SplitMix(seed: seed)
+        var table = IDTable<Int>()
+        var reference: [Int: Int] = [:]
+        for step in 0..<60_000 {
+            // Few distinct ids (first a handful, in the smallest table: probe runs
+            // wrap past its end), so that runs collide and removals shift them.
+            let id = Int(generator.next() % (step < 30_000 ? 7 : step % 2 == 0 ? 150 : 3_000)) + 1
+            switch generator.next() % 4 {
+            case 0, 1:
+                table[id] = step
+                reference[id] = step
+            case 2:
+                #expect(table.removeValue(forKey: id) == reference.removeValue(forKey: id))
+            default:
+                #expect(table[id] == reference[id])
+            }
+            #expect(table.count == reference.count)
+        }
+        for (id, value) in reference { #expect(table[id] == value) }
+        var visited = 0, sum = 0
+        table.forEachValue { value in
+            visited += 1
+            sum += value
+        }
+        #expect(visited == reference.count && sum == reference.values.reduce(0, +))
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
