@@ -10,8 +10,9 @@ public struct PoolKey: Hashable, Sendable {
 
 /// A change in a pool at one instant, in capture time: what the sweep over a
 /// pool's life counts (open, active and idle connections, TIME_WAIT, and the
-/// checks that need the pool's state at an instant). 24 bytes: the feed keeps
-/// the last few seconds of them, every pool's, until their order is settled.
+/// checks that need the pool's state at an instant). 24 bytes: the sweepers
+/// hold every pool's last half second of them (3 s of TIME_WAIT's) until
+/// their order is settled.
 struct PoolEvent: Sendable {
     enum Kind: UInt8, Sendable {
         case open, active, idle, timeWaitClient, timeWaitServer

@@ -7,10 +7,10 @@ import TCPFlows
 /// instant, a thinned timeline, requests per second, and the idle closes'
 /// durations (a bounded sample). Each host's TIME_WAIT load likewise.
 ///
-/// Events wait in their pool's queue, ordered as they arrive, until a batch
-/// says no later one can come before them; what a pool keeps after that is
-/// bounded: counters, at most `timelineCap` points, an hour of per-second
-/// counts, 1,024 samples.
+/// Events wait in their pool's queue (sorted by time as each tick's come in)
+/// until a batch says no later one can come before them; what a pool keeps
+/// after that is bounded: counters, at most `timelineCap` points, an hour of
+/// per-second counts, 1,024 samples.
 public struct PoolSweeper: Sendable {
     public let settings: PoolSettings
     let grace: Int64
