@@ -40,6 +40,11 @@ struct IDTable<Value: Sendable>: Sendable {
         }
     }
 
+    subscript(id: Int, default value: @autoclosure () -> Value) -> Value {
+        get { self[id] ?? value() }
+        set { self[id] = newValue }
+    }
+
     @discardableResult
     mutating func removeValue(forKey id: Int) -> Value? {
         guard let i = slot(of: id) else { return nil }

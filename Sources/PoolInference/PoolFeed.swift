@@ -29,7 +29,10 @@ public struct PoolFeed: Sendable {
     let delay: Int64
     let timeWaitDelay: Int64
 
-    var poolIndex: [PoolKey: Int32] = [:]
+    /// Pools by a hash of their client and server (a pool's key hashed with
+    /// SipHash, name and all, was most of a new connection's cost here); the
+    /// few pools that share one are told apart by their whole key.
+    var poolsByHosts = IDTable<[Int32]>()
     var tallies: [PoolTally] = []
     var connections = IDTable<Conn>()
     var batch = PoolBatch()
@@ -287,13 +290,23 @@ public struct PoolFeed: Sendable {
         batch.events[Int(poolShare[Int(pool)])].append(e)
     }
 
+    /// A pool's client and server mixed into one word (never Int.min, the id table's empty mark).
+    @inline(__always)
+    static func hostsHash(_ key: PoolKey) -> Int {
+        var h = key.client.low &* 0x9E37_79B9_7F4A_7C15 ^ key.client.high
+        h = (h ^ key.server.address.low) &* 0xBF58_476D_1CE4_E5B9 ^ key.server.address.high
+        h = (h ^ UInt64(key.server.port)) &* 0x94D0_49BB_1331_11EB
+        return Int(truncatingIfNeeded: h >> 1)
+    }
+
     private mutating func register(id: Int, key: PoolKey, start: Int64) -> Conn {
         let pool: Int32
-        if let known = poolIndex[key] {
+        let hash = Self.hostsHash(key)
+        if let known = poolsByHosts[hash]?.first(where: { tallies[Int($0)].key == key }) {
             pool = known
         } else {
             pool = Int32(tallies.count)
-            poolIndex[key] = pool
+            poolsByHosts[hash, default: []].append(pool)
             tallies.append(PoolTally(key: key))
             poolShare.append(Int32(PoolSweeper.share(of: key, among: shares)))
             batch.newPools.append(key)
