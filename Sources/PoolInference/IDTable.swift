@@ -64,7 +64,7 @@ struct IDTable<Value: Sendable>: Sendable {
 
     private mutating func insert(_ value: Value, for id: Int) {
         precondition(id != Self.empty)
-        if (count + 1) * 2 > keys.count { grow() }
+        if (count + 1) * 4 > keys.count * 3 { grow() }
         var i = home(id)
         while keys[i] != Self.empty { i = (i + 1) & mask }
         keys[i] = id
