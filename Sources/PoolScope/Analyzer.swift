@@ -356,7 +356,8 @@ public struct Analyzer {
         summary.tracking = flows.stats
         summary.timeWaitSeconds = flows.settings.timeWaitSeconds
         if let shard {
-            sharedPools?.deliver(poolAnalyzer.lastBatch(captureEnd: captureEnd.nanoseconds), shard: shard.index, tick: poolTicks)
+            sharedPools?.deliver(poolAnalyzer.lastBatch(captureEnd: captureEnd.nanoseconds), shard: shard.index, tick: poolTicks,
+                                 last: true)
             poolTicks += 1
         }
         records.sort { $0.id < $1.id }

@@ -1,3 +1,4 @@
+import Dispatch
 import PoolInference
 import Synchronization
 
@@ -36,12 +37,15 @@ public final class ShardedPools: @unchecked Sendable {
 
     /// Shard `shard`'s batch for its `tick`-th tick (its last batch
     /// included); then that shard sweeps its share of every tick now complete.
-    func deliver(_ batch: consuming PoolBatch, shard: Int, tick: Int) {
+    /// The last batch is only left: `finished` sweeps the last tick's shares
+    /// side by side (every window still running ends in it, so it is the
+    /// largest), where the shard completing it would sweep its share alone.
+    func deliver(_ batch: consuming PoolBatch, shard: Int, tick: Int, last: Bool = false) {
         let work = state.withLock { s -> [[PoolBatch]] in
             let k = tick - s.first
             while s.ticks.count <= k { s.ticks.append(Array(repeating: nil, count: shards)) }
             s.ticks[k][shard] = batch
-            return Self.takeComplete(&s, for: shard)
+            return last ? [] : Self.takeComplete(&s, for: shard)
         }
         sweep(work, share: shard)
     }
@@ -49,9 +53,10 @@ public final class ShardedPools: @unchecked Sendable {
     /// Every shard has delivered its last batch and stopped: each share takes
     /// the ticks it has not, and the sweepers are handed over.
     func finished() -> [PoolSweeper] {
-        for i in 0..<shards {
-            sweep(state.withLock { Self.takeComplete(&$0, for: i) }, share: i)
-        }
+        // What each share has not swept, the last tick included, side by side
+        // (each share is its own sweeper).
+        let remaining = (0..<shards).map { i in state.withLock { Self.takeComplete(&$0, for: i) } }
+        DispatchQueue.concurrentPerform(iterations: shards) { i in sweep(remaining[i], share: i) }
         return shares.map(\.sweeper)
     }
 
