@@ -41,8 +41,8 @@ public struct PoolFeed: Sendable {
     /// table's sparser arrays held 3 MB more at the peak).
     var timeWaitRunning: [Int: RunningTimeWait] = [:]
 
-    /// What is kept of a connection between its events (33 bytes, while it is
-    /// open and, when it never closed, to the end of the capture).
+    /// What is kept of a connection between its events (a few words, while it
+    /// is open and, when it never closed, to the end of the capture).
     struct Conn: Sendable {
         var pool: Int32
         /// Transactions whose request start, and response end, were handed on.
@@ -69,7 +69,7 @@ public struct PoolFeed: Sendable {
     struct RunningTimeWait: Sendable {
         var end: Int64
         var pool: Int32
-        /// The hosts, as indices into `hosts`.
+        /// The hosts, as the feed's indices (`hosts`).
         var client: Int32
         var server: Int32
         var holder: TimeWaitHolder
@@ -106,9 +106,9 @@ public struct PoolFeed: Sendable {
 
     // MARK: - Input
 
-    /// An open connection as it stands (once a second): its requests and
-    /// responses since the last look. Not counted until its pool is known
-    /// (its first request, or TLS hello).
+    /// An open connection whose requests, responses or close changed since the
+    /// last look (`FlowTracker.forEachLive`). Not counted until its pool is
+    /// known (its first request, or TLS hello).
     public mutating func observe(_ view: FlowTracker.LiveView) {
         if let i = connections.slot(of: view.id) {
             let c = connections[slot: i]
@@ -199,10 +199,10 @@ public struct PoolFeed: Sendable {
         sendTimeWait(running, at: time, -1)
     }
 
-    /// Once a second of capture time (after the records finished then were
-    /// given): idle stretches that have lasted past the delay, TIME_WAIT
-    /// windows ended, and the batch for the sweeper, which may sweep up to
-    /// `now` less the delay.
+    /// Every `PoolSettings.tickSeconds` of capture time, after the open
+    /// connections were observed: idle stretches that have lasted past the
+    /// delay, TIME_WAIT windows ended, and the batch for the sweeper, which may
+    /// sweep up to `now` less the delay.
     public mutating func tick(now: Int64) -> PoolBatch {
         let through = now &- delay
         let timeWaitThrough = now &- timeWaitDelay

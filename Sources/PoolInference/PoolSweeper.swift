@@ -9,7 +9,7 @@ import TCPFlows
 ///
 /// Events wait in their pool's queue (sorted by time as each tick's come in)
 /// until a batch says no later one can come before them; what a pool keeps
-/// after that is bounded: counters, at most `timelineCap` points, an hour of
+/// after that is bounded: counters, at most `ThinnedTimeline.cap` points, an hour of
 /// per-second counts, 1,024 samples.
 public struct PoolSweeper: Sendable {
     public let settings: PoolSettings
@@ -26,9 +26,6 @@ public struct PoolSweeper: Sendable {
     var waiting: [Int32] = []
     var scratch = SortScratch()
 
-    /// Timeline points a pool keeps (thinned as they come).
-    static let timelineCap = 200
-
     /// Which share of the pools and hosts this sweeper sweeps: those whose
     /// key hashes to `share` of `shares` (a sharded analysis has a sweeper
     /// per shard, each fed every shard's batches; a pool's report depends on
@@ -44,8 +41,6 @@ public struct PoolSweeper: Sendable {
         self.share = share
         self.shares = shares
     }
-
-    var timelineCap: Int { Self.timelineCap }
 
     @inline(__always) func owns<K: Hashable>(_ key: K) -> Bool {
         Self.share(of: key, among: shares) == share
@@ -98,10 +93,9 @@ public struct PoolSweeper: Sendable {
     /// Sweeps every pool and host as far as a tick's batches allow: events
     /// up to `through`, TIME_WAIT's up to `timeWaitThrough`.
     public mutating func sweep(through: Int64, timeWaitThrough: Int64) {
-        let cap = timelineCap
         var still: [Int32] = []
         for pool in waiting {
-            pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace, cap: cap,
+            pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace,
                                    limit: settings.connectionIDLimit, scratch: &scratch)
             if pools[Int(pool)].isWaiting { still.append(pool) } else { pools[Int(pool)].listed = false }
         }
@@ -141,12 +135,11 @@ public struct PoolSweeper: Sendable {
                 if merged[pool] == nil { merged[pool] = tally } else { merged[pool]!.merge(tally, limit: limit) }
             }
         }
-        let cap = timelineCap
         var out: [(first: Int, report: PoolReport)] = []
         for (i, tally) in merged.enumerated() {
             guard let tally, tally.connections > 0 else { continue }
             var sweep = pools[i]
-            sweep.finish(cap: cap)
+            sweep.finish()
             out.append((tally.firstID, report(tally, sweep, captureEnd: captureEnd, renumber: renumber)))
         }
         return out
@@ -241,22 +234,22 @@ struct PoolSweep: Sendable {
         return true
     }
 
-    mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, cap: Int, limit: Int, scratch: inout SortScratch) {
+    mutating func sweep(through: Int64, timeWaitThrough: Int64, grace: Int64, limit: Int, scratch: inout SortScratch) {
         queue.settle(&scratch)
         timeWaitQueue.settle(&scratch)
         // Out of self while swept (no overlapping access, and no copy).
         var q = EventQueue()
         swap(&q, &queue)
-        sweep(&q, through: through, grace: grace, cap: cap, limit: limit)
+        sweep(&q, through: through, grace: grace, limit: limit)
         swap(&q, &queue)
         swap(&q, &timeWaitQueue)
-        sweep(&q, through: timeWaitThrough, grace: grace, cap: cap, limit: limit)
+        sweep(&q, through: timeWaitThrough, grace: grace, limit: limit)
         swap(&q, &timeWaitQueue)
     }
 
     /// Each instant's events: every end, then every start, then the checks.
     @inline(__always)
-    private mutating func sweep(_ q: inout EventQueue, through: Int64, grace: Int64, cap: Int, limit: Int) {
+    private mutating func sweep(_ q: inout EventQueue, through: Int64, grace: Int64, limit: Int) {
         q.pending.withUnsafeBufferPointer { events in
             var head = q.head
             while head < events.count && events[head].time <= through {
@@ -268,7 +261,7 @@ struct PoolSweep: Sendable {
                     last += 1
                 }
                 // One timeline point per instant with a change: the state after it.
-                if changes && pointTime != .min && pointTime != t { timeline.append(point, cap: cap) }
+                if changes && pointTime != .min && pointTime != t { timeline.append(point) }
                 if last == head + 1 {
                     let e = events[head]
                     applyEnds(e)
@@ -399,17 +392,16 @@ struct PoolSweep: Sendable {
         perSecond[Int(second)] += 1
     }
 
-    mutating func finish(cap: Int) {
-        if pointTime != .min { timeline.append(point, cap: cap) }
+    mutating func finish() {
+        if pointTime != .min { timeline.append(point) }
         pointTime = .min
         clientCloses.finish()
         serverCloses.finish()
     }
 }
 
-/// A pool's events waiting for the sweep, in time order: ends before starts
-/// before checks at one instant (which order events alike in both come in
-/// does not change what the sweep counts).
+/// A pool's events waiting for the sweep, in time order (at one instant in
+/// any order: the sweep applies every end, then every start, then the checks).
 struct EventQueue: Sendable {
     var pending: [PoolEvent] = []
     var head = 0
@@ -438,14 +430,6 @@ struct EventQueue: Sendable {
         incoming.removeAll(keepingCapacity: true)
     }
 
-    /// The next event at or before `through` (after `settle`).
-    @inline(__always)
-    mutating func next(through: Int64) -> PoolEvent? {
-        guard head < pending.count, pending[head].time <= through else { return nil }
-        head += 1
-        return pending[head - 1]
-    }
-
     /// Drops the swept events, in place. (Waiting until they were half the
     /// queue saved some moves but held 3 MB more at the 1 GB capture's peak.)
     mutating func compact(through: Int64) {
@@ -466,9 +450,9 @@ struct SortScratch: Sendable {
 }
 
 /// Sorts a pool's events of one tick by time: a few dozen (insertion sort),
-/// or more, as integers (the time from the earliest, the rank and the
-/// index, in one word each: sorting them is a fraction of sorting the events
-/// with a comparison closure, which was a twentieth of a run).
+/// or more, as integers (the time from the earliest and the index, in one
+/// word each: sorting them is a fraction of sorting the events with a
+/// comparison closure, which was a twentieth of a run).
 @inline(__always)
 func sortByTime(_ events: inout [PoolEvent], _ scratch: inout SortScratch) {
     guard events.count > 32 else {
@@ -534,14 +518,16 @@ protocol Weighted: Sendable {
 /// become the heavier one, and later points are taken in groups as large.
 /// Until it first fills, every point is kept.
 struct ThinnedTimeline<Point: Weighted>: Sendable {
+    /// Points a timeline keeps, at most.
+    static var cap: Int { 200 }
     var points: [Point] = []
     /// Points each kept one stands for, and how many of the current group came.
     var group = 1
     var inGroup = 0
 
-    mutating func append(_ p: Point, cap: Int) {
+    mutating func append(_ p: Point) {
         if inGroup == 0 {
-            if points.count >= cap { halve() }
+            if points.count >= Self.cap { halve() }
             points.append(p)
         } else if p.weight > points[points.count - 1].weight {
             points[points.count - 1] = p
@@ -701,7 +687,7 @@ struct HostSweep: Sendable {
     }
 
     /// At most 200 points, as a pool's timeline.
-    private mutating func keep(_ p: Point) { timeline.append(p, cap: PoolSweeper.timelineCap) }
+    private mutating func keep(_ p: Point) { timeline.append(p) }
 
     mutating func finish() {
         if pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }

@@ -197,10 +197,10 @@ public struct Analyzer {
         flows.forEachLive { pools.observe($0) }
         swap(&pools, &poolAnalyzer)
         if let shard, let sharedPools {
-            sharedPools.deliver(poolAnalyzer.batch(now: flows.latest), shard: shard.index, tick: poolTicks)
+            sharedPools.deliver(poolAnalyzer.batch(now: now), shard: shard.index, tick: poolTicks)
             poolTicks += 1
         } else {
-            poolAnalyzer.tick(now: flows.latest)
+            poolAnalyzer.tick(now: now)
         }
     }
 

@@ -45,7 +45,7 @@ public final class ShardedPools: @unchecked Sendable {
             let k = tick - s.first
             while s.ticks.count <= k { s.ticks.append(Array(repeating: nil, count: shards)) }
             s.ticks[k][shard] = batch
-            return last ? [] : Self.takeComplete(&s, for: shard)
+            return last ? [] : self.takeComplete(&s, for: shard)
         }
         sweep(work, share: shard)
     }
@@ -55,7 +55,7 @@ public final class ShardedPools: @unchecked Sendable {
     func finished() -> [PoolSweeper] {
         // What each share has not swept, the last tick included, side by side
         // (each share is its own sweeper).
-        let remaining = (0..<shards).map { i in state.withLock { Self.takeComplete(&$0, for: i) } }
+        let remaining = (0..<shards).map { i in state.withLock { self.takeComplete(&$0, for: i) } }
         DispatchQueue.concurrentPerform(iterations: shards) { i in sweep(remaining[i], share: i) }
         return shares.map(\.sweeper)
     }
@@ -74,11 +74,13 @@ public final class ShardedPools: @unchecked Sendable {
 
     /// The complete ticks from `shard`'s cursor on; ticks every sweeper has
     /// taken are dropped.
-    private static func takeComplete(_ s: inout State, for shard: Int) -> [[PoolBatch]] {
+    private func takeComplete(_ s: inout State, for shard: Int) -> [[PoolBatch]] {
         var taken: [[PoolBatch]] = []
         var t = s.cursors[shard]
-        while t - s.first < s.ticks.count, let batches = Optional(s.ticks[t - s.first]), batches.allSatisfy({ $0 != nil }) {
-            taken.append(batches.map { $0! })
+        while t - s.first < s.ticks.count {
+            let batches = s.ticks[t - s.first].compactMap { $0 }
+            guard batches.count == shards else { break }
+            taken.append(batches)
             t += 1
         }
         s.cursors[shard] = t
