@@ -29,6 +29,8 @@ struct PoolEvent: Sendable {
         /// A request started (active +1); with `idleEnds`, an idle stretch from `payload`
         /// ended (`kept`); with `handoff`, the check of that name.
         case request
+        /// A TIME_WAIT window starting or ending on a host (in a host's queue).
+        case hostTimeWait
     }
 
     /// `delta` of a response or request event: its flags.

@@ -100,7 +100,7 @@ public struct PoolSweeper: Sendable {
             if pools[Int(pool)].isWaiting { still.append(pool) } else { pools[Int(pool)].listed = false }
         }
         waiting = still
-        for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough) }
+        for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough, scratch: &scratch) }
     }
 
     // MARK: - Reports
@@ -615,9 +615,8 @@ struct HostSweep: Sendable {
         var weight: Int32 { count }
     }
     let host: IPAddress
-    var pending: [(time: Int64, delta: Int8)] = []
-    var head = 0
-    var swept = Int64.min
+    /// Window starts (+1) and ends (-1), queued as a pool's events are.
+    var queue = EventQueue()
     var count = 0
     var peak = 0
     var peakAt = Int64.min
@@ -627,70 +626,45 @@ struct HostSweep: Sendable {
 
     init(host: IPAddress) { self.host = host }
 
-    var incoming: [(time: Int64, delta: Int8)] = []
-
     mutating func insert(_ time: Int64, _ delta: Int8) {
-        incoming.append((max(time, swept), delta))
+        queue.add(PoolEvent(.hostTimeWait, at: time, delta))
     }
 
-    /// As a pool's: sorted, then merged. Ends before starts at one instant: a reused port is not two at once.
-    private mutating func settleIncoming() {
-        guard !incoming.isEmpty else { return }
-        func before(_ a: (time: Int64, delta: Int8), _ b: (time: Int64, delta: Int8)) -> Bool {
-            a.time != b.time ? a.time < b.time : a.delta < b.delta
-        }
-        incoming.sort(by: before)
-        if head == pending.count || !before(incoming[0], pending[pending.count - 1]) {
-            pending.append(contentsOf: incoming)
-        } else {
-            var merged: [(time: Int64, delta: Int8)] = []
-            merged.reserveCapacity(pending.count - head + incoming.count)
-            var a = head, b = 0
-            while a < pending.count && b < incoming.count {
-                if before(incoming[b], pending[a]) {
-                    merged.append(incoming[b]); b += 1
-                } else {
-                    merged.append(pending[a]); a += 1
+    /// Each instant's ends, then its starts: a reused port is not two at once.
+    mutating func sweep(through: Int64, scratch: inout SortScratch) {
+        queue.settle(&scratch)
+        // Out of self while swept (no overlapping access, and no copy).
+        var q = EventQueue()
+        swap(&q, &queue)
+        q.pending.withUnsafeBufferPointer { events in
+            var head = q.head
+            while head < events.count && events[head].time <= through {
+                let t = events[head].time
+                var last = head + 1
+                while last < events.count && events[last].time == t { last += 1 }
+                if peakAt == .min { peakAt = t }
+                // One point per instant: the count after the previous one.
+                if pointTime != .min { timeline.append(Point(time: pointTime, count: Int32(clamping: count))) }
+                pointTime = t
+                for k in head..<last where events[k].delta < 0 { count -= 1 }
+                for k in head..<last where events[k].delta > 0 {
+                    count += 1
+                    connections += 1
+                    if count > peak {
+                        peak = count
+                        peakAt = t
+                    }
                 }
+                head = last
             }
-            merged.append(contentsOf: pending[a...])
-            merged.append(contentsOf: incoming[b...])
-            pending = merged
-            head = 0
+            q.head = head
         }
-        incoming.removeAll(keepingCapacity: true)
+        q.compact(through: through)
+        swap(&q, &queue)
     }
-
-    mutating func sweep(through: Int64) {
-        settleIncoming()
-        while head < pending.count && pending[head].time <= through {
-            let (t, delta) = pending[head]
-            head += 1
-            if peakAt == .min { peakAt = t }
-            if t != pointTime && pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }
-            pointTime = t
-            count += Int(delta)
-            if delta > 0 { connections += 1 }
-            if count > peak {
-                peak = count
-                peakAt = t
-            }
-        }
-        swept = max(swept, min(through, pending.count > head ? pending[head].time : through))
-        if head == pending.count {
-            pending = []
-            head = 0
-        } else if head >= 64 && head * 2 >= pending.count {
-            pending.removeFirst(head)
-            head = 0
-        }
-    }
-
-    /// At most 200 points, as a pool's timeline.
-    private mutating func keep(_ p: Point) { timeline.append(p) }
 
     mutating func finish() {
-        if pointTime != .min { keep(Point(time: pointTime, count: Int32(clamping: count))) }
+        if pointTime != .min { timeline.append(Point(time: pointTime, count: Int32(clamping: count))) }
         pointTime = .min
         if peakAt == .min { peakAt = 0 }
     }
