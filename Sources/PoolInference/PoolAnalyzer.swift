@@ -75,7 +75,8 @@ public struct PoolAnalyzer: Sendable {
     public mutating func finish(captureEnd: Int64) -> (pools: [PoolReport], hosts: [TimeWaitLedger.HostLoad]) {
         sweeper.take(feed.end(captureEnd: captureEnd))
         sweeper.sweep(through: .max, timeWaitThrough: .max)
-        return (sweeper.reports(tallies: [feed.poolTallies], captureEnd: captureEnd), sweeper.hostLoads())
+        return (PoolSweeper.reports(of: [sweeper], tallies: [feed.poolTallies], captureEnd: captureEnd),
+                PoolSweeper.hostLoads(of: [sweeper]))
     }
 }
 

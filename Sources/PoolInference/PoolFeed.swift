@@ -145,8 +145,8 @@ public struct PoolFeed: Sendable {
         tallies[Int(pool)].add(r, limit: settings.connectionIDLimit)
         if c.closeSent {
             // Its close was seen while it was open: what followed is not the pool's.
-        } else if r.close.at != nil {
-            sendClose(&c, r.id, xs, at: r.close.at!.nanoseconds, byClient: r.close.initiator == .client, reset: r.close.kind == .rst)
+        } else if let at = r.close.at {
+            sendClose(&c, r.id, xs, at: at.nanoseconds, byClient: r.close.initiator == .client, reset: r.close.kind == .rst)
         } else {
             advance(&c, r.id, xs, end: nil)
             c.openAtEnd = true
@@ -175,10 +175,7 @@ public struct PoolFeed: Sendable {
             emit(pool, PoolEvent(.active, at: max(min(x.responseEnd ?? end, end), x.requestStart), -1))
             c.responses += 1
         }
-        while c.unanswered > 0 {
-            emit(pool, PoolEvent(.active, at: end, -1))
-            c.unanswered -= 1
-        }
+        endUnanswered(&c, at: end)
         emit(pool, PoolEvent(.open, at: end, -1))
         if c.lastDone != .min {
             if byClient && end - c.lastDone <= grace && !reset && !c.idleStartSent {
@@ -244,10 +241,7 @@ public struct PoolFeed: Sendable {
                 emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
                 c.responses += 1
             }
-            while c.unanswered > 0 {
-                emit(c.pool, PoolEvent(.active, at: captureEnd, -1))
-                c.unanswered -= 1
-            }
+            endUnanswered(&c, at: captureEnd)
             if c.lastDone != .min && c.lastDone <= captureEnd { endIdle(&c, at: captureEnd, .captureEnd) }
             flushResponse(&c)
         }
@@ -352,11 +346,14 @@ public struct PoolFeed: Sendable {
         c.requests += 1
         var idleStart: Int64 = 0, kept = false
         if c.lastDone != .min {
-            if start >= c.lastDone, let stretch = endIdle(&c, at: start, .reuse, carried: true) {
-                flags |= PoolEvent.idleEnds
-                (idleStart, kept) = stretch
-            } else if c.lastDone != .min {
-                endIdle(&c, at: max(c.lastDone, start), .reuse)
+            if start >= c.lastDone {
+                if let stretch = endIdle(&c, at: start, .reuse, carried: true) {
+                    flags |= PoolEvent.idleEnds
+                    (idleStart, kept) = stretch
+                }
+            } else {
+                // Sent before the previous response ended: an idle stretch of no length.
+                endIdle(&c, at: c.lastDone, .reuse)
             }
         }
         emit(c.pool, PoolEvent(.request, at: start, flags, payload: idleStart, kept: kept))
@@ -380,6 +377,14 @@ public struct PoolFeed: Sendable {
         } else {
             emit(c.pool, PoolEvent(.active, at: start, -1))
             c.responsePending = false
+        }
+    }
+
+    /// Requests whose response never ended (a later one did): busy until `end`.
+    private mutating func endUnanswered(_ c: inout Conn, at end: Int64) {
+        while c.unanswered > 0 {
+            emit(c.pool, PoolEvent(.active, at: end, -1))
+            c.unanswered -= 1
         }
     }
 

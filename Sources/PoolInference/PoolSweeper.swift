@@ -105,22 +105,18 @@ public struct PoolSweeper: Sendable {
 
     // MARK: - Reports
 
-    /// Every pool's report, in the order of its first connection (lowest id),
-    /// from the swept state and the feeds' tallies (one array per feed, by
-    /// the feed's pool index), connection ids passed through `renumber`. Call
-    /// after the feeds' last batches were taken and swept.
-    public func reports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
-        Self.reports(of: [self], tallies: feeds, captureEnd: captureEnd, renumber: renumber)
-    }
-
-    /// The reports of several sweepers' shares, in the order of each pool's first connection.
+    /// Every pool's report over the sweepers' shares (one sweeper, or a
+    /// sharded run's), in the order of its first connection (lowest id), from
+    /// the swept state and the feeds' tallies (one array per feed, by the
+    /// feed's pool index), connection ids passed through `renumber`. Call after
+    /// the feeds' last batches were taken and swept.
     public static func reports(of sweepers: [PoolSweeper], tallies feeds: [[PoolTally]], captureEnd: Int64,
                                renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
         sweepers.flatMap { $0.firstIDsAndReports(tallies: feeds, captureEnd: captureEnd, renumber: renumber) }
             .sorted { $0.first < $1.first }.map(\.report)
     }
 
-    /// Each host's TIME_WAIT load over several sweepers' shares, busiest first.
+    /// Each host's TIME_WAIT load over the sweepers' shares, busiest first.
     public static func hostLoads(of sweepers: [PoolSweeper]) -> [TimeWaitLedger.HostLoad] {
         sweepers.flatMap { $0.hostLoads() }.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
     }
@@ -145,8 +141,8 @@ public struct PoolSweeper: Sendable {
         return out
     }
 
-    /// Each host's TIME_WAIT load, busiest first.
-    public func hostLoads() -> [TimeWaitLedger.HostLoad] {
+    /// This share's hosts' TIME_WAIT loads, unordered.
+    func hostLoads() -> [TimeWaitLedger.HostLoad] {
         var loads: [TimeWaitLedger.HostLoad] = []
         // A feed names both hosts of every window; one that held none is not listed.
         for var h in hosts where h.connections > 0 {
@@ -155,7 +151,7 @@ public struct PoolSweeper: Sendable {
             loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
                                                  peakAt: CaptureTime(nanoseconds: h.peakAt), timeline: timeline))
         }
-        return loads.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
+        return loads
     }
 
     func report(_ t: PoolTally, _ s: PoolSweep, captureEnd: Int64, renumber: ((Int) -> Int)?) -> PoolReport {
