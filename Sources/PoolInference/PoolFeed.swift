@@ -543,7 +543,7 @@ public struct PoolTally: Sendable {
 }
 
 /// Connection ids for a finding: the lowest `limit` of them, ascending, and how many there were.
-public struct IDList: Sendable, Equatable {
+public struct IDList: Sendable {
     public private(set) var ids: [Int] = []
     public private(set) var count = 0
 
