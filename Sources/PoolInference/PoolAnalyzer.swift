@@ -45,8 +45,10 @@ public struct PoolAnalyzer: Sendable {
 
     public var settings: PoolSettings { feed.settings }
 
-    /// An open connection as it stands (see `PoolFeed.observe`).
-    public mutating func observe(_ view: FlowTracker.LiveView) { feed.observe(view) }
+    /// The open connections whose requests, responses or close changed since the last look (see `PoolFeed.observe`).
+    public mutating func observe(_ tracker: inout FlowTracker) {
+        tracker.forEachLive { feed.observe($0) }
+    }
 
     /// A finished connection.
     public mutating func add(_ record: ConnectionRecord) { feed.finish(record) }

@@ -191,11 +191,7 @@ public struct Analyzer {
     private mutating func tickPools() {
         let now = flows.latest
         nextPoolTick = now &+ Int64(poolAnalyzer.settings.tickSeconds * 1e9)
-        // Out of self while the tracker calls back: no overlapping access, and no copy.
-        var pools = PoolAnalyzer(settings: poolAnalyzer.settings)
-        swap(&pools, &poolAnalyzer)
-        flows.forEachLive { pools.observe($0) }
-        swap(&pools, &poolAnalyzer)
+        poolAnalyzer.observe(&flows)
         if let shard, let sharedPools {
             sharedPools.deliver(poolAnalyzer.batch(now: now), shard: shard.index, tick: poolTicks)
             poolTicks += 1
