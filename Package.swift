@@ -29,6 +29,9 @@ let package = Package(
             providers: [.apt(["libpcap-dev"])]
         ),
 
+        // glibc's mallopt for the CLI (<malloc.h> is not in Swift's Glibc module).
+        .target(name: "CAllocatorTuning"),
+
         // MARK: - Layers
         .target(name: "PcapCapture", dependencies: ["CPcap"]),
         .target(name: "PacketDecode"),
@@ -43,6 +46,7 @@ let package = Package(
             name: "PoolScopeCLI",
             dependencies: [
                 "PoolScope",
+                "CAllocatorTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -179,7 +179,7 @@ public struct Analyzer {
     /// sweep may run on any packet, a shard's others included).
     @inline(__always)
     private mutating func deliverPending() {
-        if !flows.finished.isEmpty { deliver(flows.drainFinished()) }
+        if !flows.finished.isEmpty { deliverFinished() }
         if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         if flows.latest >= nextPoolTick { tickPools() }
     }
@@ -216,6 +216,21 @@ public struct Analyzer {
 
     private var finishedCount = 0
     private var finishedRequests = 0
+
+    /// The records the tracker finished, in the tracker's buffer, handed back
+    /// emptied for the next batch.
+    private mutating func deliverFinished() {
+        flows.takeFinished(into: &finishedBatch)
+        deliver(finishedBatch)
+        flows.returnFinished(&finishedBatch)
+    }
+    private var finishedBatch: [ConnectionRecord] = []
+
+    private mutating func dropFinishedBuffer() {
+        if !flows.finished.isEmpty { deliverFinished() }
+        flows.takeFinished(into: &finishedBatch)
+        finishedBatch = []
+    }
 
     private mutating func deliver(_ finished: [ConnectionRecord]) {
         for record in finished {
@@ -340,8 +355,13 @@ public struct Analyzer {
         }
         summary.nanosecondTimestamps = subMicrosecond
         let captureEnd = summary.last ?? CaptureTime(nanoseconds: 0)
-        while !flows.finish(captureEnd: captureEnd, atMost: 1024) { deliver(flows.drainFinished()) }
-        deliver(flows.drainFinished())
+        // The batch buffer, as large as the largest sweep's, goes before the
+        // connections still open are finished in batches of 1,024, and again
+        // before the reports are made.
+        dropFinishedBuffer()
+        while !flows.finish(captureEnd: captureEnd, atMost: 1024) { deliverFinished() }
+        deliverFinished()
+        dropFinishedBuffer()
         settleReuses(flows.drainReuses())
         // Whole-capture reports know the end: settle each TIME_WAIT's running flag.
         for i in records.indices where records[i].timeWait != nil {

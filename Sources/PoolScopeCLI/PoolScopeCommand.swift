@@ -1,4 +1,5 @@
 import ArgumentParser
+import CAllocatorTuning
 // FoundationEssentials, not Foundation: the CLI needs files and process info,
 // not Foundation's internationalisation (ICU), which cost 6 MB of resident memory.
 import FoundationEssentials
@@ -30,6 +31,7 @@ struct PoolScopeCommand: ParsableCommand {
     /// Usage errors exit 2 (argument-parser's default is 64, EX_USAGE): the
     /// documented codes are 0 ok, 1 input fault, 2 usage.
     static func main() {
+        MallocTuning.apply()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -40,6 +42,19 @@ struct PoolScopeCommand: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+/// glibc's allocator, set for a long streaming run. By default glibc raises
+/// its mmap threshold to the size of each large block freed, after which
+/// blocks of up to 32 MB come from the heap: the tables and queues that grow
+/// by doubling, and each second's batch of finished records, then left holes
+/// the heap kept resident. With a fixed 256 KB threshold every large block
+/// is its own mapping, returned when freed: the 1 GB benchmark capture's peak
+/// went from 72 to 62 MiB, the 100 MB capture's from 43 to 42 MiB (BENCHMARKS.md).
+enum MallocTuning {
+    static func apply() {
+        _ = poolscope_fix_mmap_threshold(256 * 1024)
     }
 }
 

@@ -59,7 +59,7 @@ public struct PortReuseEvent: Sendable, Equatable {
 public struct FlowTracker {
     public let settings: FlowSettings
     public private(set) var stats = FlowTrackingStats()
-    /// Records finished since the last `drainFinished()`.
+    /// Records finished since the last `takeFinished(into:)`.
     public private(set) var finished: [ConnectionRecord] = []
     /// Reuses of reported connections' 4-tuples inside their TIME_WAIT, since the last drain.
     public private(set) var reuses: [PortReuseEvent] = []
@@ -260,14 +260,20 @@ public struct FlowTracker {
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
     }
 
-    /// Takes the records finished so far.
-    public mutating func drainFinished() -> [ConnectionRecord] {
-        // Handed over whole, not copied and cleared with its capacity kept: a
-        // sweep may finish thousands at once, and a kept buffer of records
-        // (700 bytes each) would be memory held for the rest of the run.
-        let taken = finished
-        finished = []
-        return taken
+    /// Takes the records finished so far: swapped with `buffer`, which must be
+    /// empty. The caller hands the emptied buffer back (`returnFinished`), so
+    /// one buffer serves every batch: a sweep may finish thousands of records
+    /// of 700 bytes, and building each batch's array anew, by doubling, mapped
+    /// and unmapped megabytes every second, each new page faulted in.
+    public mutating func takeFinished(into buffer: inout [ConnectionRecord]) {
+        precondition(buffer.isEmpty, "FlowTracker.takeFinished: the buffer is not empty")
+        swap(&buffer, &finished)
+    }
+
+    /// Gives back the buffer `takeFinished` handed out, emptied with its capacity kept.
+    public mutating func returnFinished(_ buffer: inout [ConnectionRecord]) {
+        buffer.removeAll(keepingCapacity: true)
+        if finished.isEmpty { swap(&buffer, &finished) }
     }
 
     /// Takes the reuse events so far.
