@@ -6,7 +6,15 @@ import Musl
 import Darwin
 #endif
 
-/// An open-addressing hash table from FlowKey to a slot in a slab of values.
+/// What a `FlowTable` is keyed by: a 4-tuple, whole (`FlowKey`) or packed
+/// (`PackedIPv4FlowKey`), with a 64-bit hash of plain integers.
+public protocol FlowTableKey: Equatable {
+    var hash64: UInt64 { get }
+}
+
+extension FlowKey: FlowTableKey {}
+
+/// An open-addressing hash table from a 4-tuple to a slot in a slab of values.
 ///
 /// Built for the per-packet path: lookups hash plain integers once, probe
 /// linearly over a flat array of (hash, slot) words, and allocate nothing
@@ -14,7 +22,7 @@ import Darwin
 /// are reused, so memory follows the number of live flows. Removal uses
 /// backward-shift deletion (no tombstones), so probe lengths stay short in a
 /// long capture where flows come and go.
-public struct FlowTable<Value> {
+public struct FlowTable<Key: FlowTableKey, Value> {
     /// Each word is `hash high 32 bits << 32 | (slot + 1)`; 0 is empty.
     @usableFromInline var index: [UInt64]
     @usableFromInline var mask: Int
@@ -36,13 +44,13 @@ public struct FlowTable<Value> {
     /// The slot holding `key`, or nil. Inlinable, as the lookup below: so a
     /// table of another module's values is specialised there, not generic.
     @inlinable @inline(__always)
-    public func slot(for key: FlowKey) -> Int? {
+    public func slot(for key: Key) -> Int? {
         slot(for: key, hash: key.hash64)
     }
 
     /// The slot holding `key`, given its precomputed `hash64`.
     @inlinable
-    public func slot(for key: FlowKey, hash: UInt64) -> Int? {
+    public func slot(for key: Key, hash: UInt64) -> Int? {
         let tag = hash >> 32
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -58,7 +66,7 @@ public struct FlowTable<Value> {
 
     /// Stores a new value for a key that is not in the table; returns its slot.
     @discardableResult
-    public mutating func insert(_ value: __owned Value, for key: FlowKey) -> Int {
+    public mutating func insert(_ value: __owned Value, for key: Key) -> Int {
         if (count + 1) * 2 > index.count { grow() }
         unshare()
         // 1.5x, not 2x: a Connection is about 1.5 KB, and the slab's slack is memory held.
@@ -169,7 +177,7 @@ public struct FlowTable<Value> {
     /// A lookup among 10,000 flows: 8.9 ns (`make bench-micro`).
     @usableFromInline
     final class Slab {
-        @usableFromInline let keys: UnsafeMutablePointer<FlowKey>
+        @usableFromInline let keys: UnsafeMutablePointer<Key>
         let occupied: UnsafeMutablePointer<Bool>
         let values: UnsafeMutablePointer<Value>
         let capacity: Int
@@ -184,12 +192,12 @@ public struct FlowTable<Value> {
         /// `grown` can realloc them.
         init(capacity: Int) {
             self.capacity = capacity
-            keys = Self.buffer(FlowKey.self, capacity)
+            keys = Self.buffer(Key.self, capacity)
             occupied = Self.buffer(Bool.self, capacity)
             values = Self.buffer(Value.self, capacity)
         }
 
-        private init(keys: UnsafeMutablePointer<FlowKey>, occupied: UnsafeMutablePointer<Bool>, values: UnsafeMutablePointer<Value>,
+        private init(keys: UnsafeMutablePointer<Key>, occupied: UnsafeMutablePointer<Bool>, values: UnsafeMutablePointer<Value>,
                      capacity: Int, used: Int, freeSlots: [Int32]) {
             self.keys = keys
             self.occupied = occupied
@@ -234,7 +242,7 @@ public struct FlowTable<Value> {
         var isFull: Bool { freeSlots.isEmpty && used == capacity }
 
         /// A free slot for `key` (its value uninitialised); the slab must not be full.
-        func claim(for key: FlowKey) -> Int {
+        func claim(for key: Key) -> Int {
             if let free = freeSlots.popLast() {
                 occupied[Int(free)] = true
                 keys[Int(free)] = key

@@ -64,25 +64,11 @@ public struct FlowTracker {
     /// Reuses of reported connections' 4-tuples inside their TIME_WAIT, since the last drain.
     public private(set) var reuses: [PortReuseEvent] = []
 
-    private var table = FlowTable<Connection>()
-    private var closed = FlowTable<Tombstone>(initialCapacity: 256)
-    /// Closed records in expiry order; `closedHead` is the next to check. A
-    /// tombstone's slot, not its key (24 bytes an entry, not 64: there is one
-    /// for every connection closed within the last 2·MSL); the id tells
-    /// whether the slot still holds that tombstone.
-    private var closedQueue: [(expiry: Int64, id: Int, slot: Int)] = []
-    private var closedHead = 0
+    private var table = FlowTable<FlowKey, Connection>()
+    private var closed = ClosedFlows()
     private var nextID = 1
     private var now = Int64.min
     private var nextSweep = Int64.min
-
-    /// What is kept of a reported, closed connection: enough to link a reuse.
-    struct Tombstone {
-        var id: Int
-        /// End of its TIME_WAIT window (Int64.min when nobody held one).
-        var timeWaitEnd: Int64
-        var expiry: Int64
-    }
 
     public init(settings: FlowSettings = FlowSettings()) {
         self.settings = settings
@@ -104,9 +90,7 @@ public struct FlowTracker {
     }
 
     /// Closed connections whose TIME_WAIT window is still running at the latest packet.
-    public var timeWaitNow: Int {
-        closedQueue[closedHead...].reduce(0) { $0 + ($1.expiry > now && holdsTombstone(id: $1.id, slot: $1.slot) ? 1 : 0) }
-    }
+    public var timeWaitNow: Int { closed.timeWaitRunning(at: now) }
 
     /// The input file the packets being ingested come from.
     public var currentSource = 0
@@ -230,13 +214,13 @@ public struct FlowTracker {
             finalize(slot: slot, trackingEnded: table[slot: slot].isClosed ? "capture_end" : "port_reused")
         }
         var reuse: PortReuseRecord?
-        if let slot = closed.slot(for: key, hash: hash) {
+        if let place = closed.place(of: key) {
             guard segment.flags.contains(.syn) && !segment.flags.contains(.ack) else {
                 stats.segmentsAfterClose += 1
                 return
             }
-            let tombstone = closed.remove(slot: slot)
-            let within = time.nanoseconds < tombstone.timeWaitEnd
+            let tombstone = closed.remove(at: place)
+            let within = time.nanoseconds < tombstone.timeWaitEnd ?? .min
             if within {
                 reuses.append(PortReuseEvent(previousID: tombstone.id, at: time))
             }
@@ -303,10 +287,8 @@ public struct FlowTracker {
         }
         guard table.count == 0 else { return false }
         // Nothing is tracked any more: the slabs go before the reports are made.
-        table = FlowTable<Connection>(initialCapacity: 16)
-        closed = FlowTable<Tombstone>(initialCapacity: 16)
-        closedQueue.removeAll()
-        closedHead = 0
+        table = FlowTable<FlowKey, Connection>(initialCapacity: 16)
+        closed = ClosedFlows()
         return true
     }
     private var finishing = false
@@ -326,16 +308,7 @@ public struct FlowTracker {
         guard isClosed else { return }
         // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
-        let expiry = timeWaitEnd ?? end + Int64(settings.timeWaitSeconds * 1e9)
-        if let old = closed.slot(for: key) { closed.remove(slot: old) }
-        let slot = closed.insert(Tombstone(id: id, timeWaitEnd: timeWaitEnd ?? .min, expiry: expiry), for: key)
-        closedQueue.append((expiry, id, slot))
-    }
-
-    /// Whether a queued entry's slot still holds its tombstone (not freed,
-    /// nor taken since by another connection's).
-    private func holdsTombstone(id: Int, slot: Int) -> Bool {
-        closed.holds(slot: slot) && closed[slot: slot].id == id
+        closed.keep(ClosedFlows.Tombstone(id: id, timeWaitEnd: timeWaitEnd, expiry: end + Int64(settings.timeWaitSeconds * 1e9)), for: key)
     }
 
     private mutating func emit(_ record: consuming ConnectionRecord, runningAtEnd: Bool) {
@@ -359,15 +332,7 @@ public struct FlowTracker {
                 finalize(slot: slot, trackingEnded: "idle_timeout")
             }
         }
-        while closedHead < closedQueue.count && closedQueue[closedHead].expiry <= now {
-            let (_, id, slot) = closedQueue[closedHead]
-            closedHead += 1
-            if holdsTombstone(id: id, slot: slot) { closed.remove(slot: slot) }
-        }
-        if closedHead > 4096 && closedHead * 2 > closedQueue.count {
-            closedQueue.removeFirst(closedHead)
-            closedHead = 0
-        }
+        closed.expire(now: now)
     }
 
     /// Reports the least recently active eighth of the connections.

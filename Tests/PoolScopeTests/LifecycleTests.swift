@@ -230,6 +230,66 @@ func reconnection(after seconds: Double) -> TCPConversation {
         #expect(report.connections[0].timeWait?.holder == .server)
     }
 
+    /// Closed connections are kept by a packed key when both ends are IPv4 and
+    /// by their whole key otherwise: a reuse inside TIME_WAIT is linked, a new
+    /// connection after it is not (nothing is kept once it ends), and a late
+    /// segment after the close is not a connection, the same on both.
+    @Test(arguments: [false, true])
+    func reuseAndLateSegmentsOnBothKeyKinds(ipv6: Bool) throws {
+        let (client, server) = ipv6 ? ("2001:db8::1", "2001:db8::2") : ("10.0.0.1", "10.0.0.2")
+        func conversation(port: UInt16, start: Int64, isn: UInt32 = 1000) -> TCPConversation {
+            var c = TCPConversation(client: (client, port), server: (server, 80), start: start, clientISN: isn, serverISN: isn + 5000)
+            c.handshake()
+            return c
+        }
+        // Port 40000: closed by the client, reused 10 s later (inside its 60 s TIME_WAIT).
+        var a = conversation(port: 40000, start: t0)
+        a.clientCloses()
+        let a2 = conversation(port: 40000, start: t0 + 10_000_000_000, isn: 900_000)
+        // Port 40001: closed by the client, used again 70 s later (after its TIME_WAIT).
+        var b = conversation(port: 40001, start: t0 + 1_000_000)
+        b.clientCloses()
+        let b2 = conversation(port: 40001, start: t0 + 70_000_000_000, isn: 800_000)
+        // Port 40002: closed, then a stray ACK 5 s later: not a new connection.
+        var c = conversation(port: 40002, start: t0 + 2_000_000)
+        c.clientCloses()
+        var stray = TCPConversation(client: (client, 40002), server: (server, 80), start: t0 + 5_000_000_000,
+                                    clientISN: 1100, serverISN: 6100)
+        stray.fromClient(.ack)
+        let report = analyze([a, a2, b, b2, c, stray])
+        #expect(report.connections.count == 5)
+        let byStart = report.connections.sorted { $0.start < $1.start }
+        let (first, reusedInside, second, third, reusedAfter) = (byStart[0], byStart[3], byStart[1], byStart[2], byStart[4])
+        #expect(reusedInside.portReuse == PortReuseRecord(previousID: first.id, withinTimeWait: true))
+        #expect(first.timeWait?.reusedAt == CaptureTime(nanoseconds: t0 + 10_000_000_000))
+        #expect(reusedAfter.portReuse == nil)
+        #expect(second.timeWait?.reusedAt == nil && second.timeWait?.runningAtCaptureEnd == false)
+        #expect(third.portReuse == nil)
+        #expect(report.capture.tracking.segmentsAfterClose == 1)
+    }
+
+    /// The live count of TIME_WAIT: windows someone holds, not connections reset.
+    @Test func timeWaitNowCountsHeldWindowsOnly() throws {
+        var analyzer = Analyzer()
+        var frames: [TCPConversation.Frame] = []
+        for i in 0..<6 {
+            var c = TCPConversation(client: ("10.0.0.1", UInt16(40000 + i)), server: ("10.0.0.2", 80), start: t0 + Int64(i) * 1_000_000)
+            c.handshake()
+            if i < 4 { c.clientCloses() } else { c.fromClient([.rst, .ack]) }
+            frames += c.frames
+        }
+        // A packet 3 s on, past the tracker's linger and sweep: the closed ones are kept as closed.
+        var later = TCPConversation(client: ("10.0.0.9", 50000), server: ("10.0.0.2", 80), start: t0 + 3_000_000_000)
+        later.fromClient(.syn)
+        frames += later.frames
+        frames.sort { $0.timestamp < $1.timestamp }
+        for f in frames {
+            f.bytes.withUnsafeBytes { analyzer.ingest($0, wireLength: f.bytes.count, linkType: .ethernet, timestamp: f.timestamp) }
+        }
+        #expect(analyzer.snapshot().timeWaitNow == 4)
+        #expect(analyzer.snapshot().liveConnections == 1)
+    }
+
     @Test func retransmittedSynIsTheSameConnection() throws {
         var c = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
         c.fromClient(.syn)
