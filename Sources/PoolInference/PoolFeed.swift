@@ -64,20 +64,28 @@ public struct PoolFeed: Sendable {
         var unanswered: Int32 = 0
     }
 
-    /// A TIME_WAIT window still running (24 bytes: there is one for every
-    /// connection closed within the last 2·MSL).
+    /// A TIME_WAIT window still running (16 bytes: there is one for every
+    /// connection closed within the last 2·MSL; its hosts are its pool's).
     struct RunningTimeWait: Sendable {
         var end: Int64
         var pool: Int32
-        /// The hosts, as the feed's indices (`hosts`).
-        var client: Int32
-        var server: Int32
         var holder: TimeWaitHolder
         /// It lasted (a pool counts only those; a host's timeline every one).
         var lasted: Bool
     }
     var hostIndex: [IPAddress: Int32] = [:]
     var hosts: [IPAddress] = []
+    /// Each pool's client and server, as indices into `hosts` (-1: not named
+    /// yet; a host is named at its first TIME_WAIT).
+    var poolHosts: [(client: Int32, server: Int32)] = []
+
+    private mutating func hosts(of pool: Int32) -> (client: Int32, server: Int32) {
+        if poolHosts[Int(pool)].client < 0 {
+            let key = tallies[Int(pool)].key
+            poolHosts[Int(pool)] = (host(key.client), host(key.server.address))
+        }
+        return poolHosts[Int(pool)]
+    }
 
     private mutating func host(_ address: IPAddress) -> Int32 {
         if let known = hostIndex[address] { return known }
@@ -155,8 +163,7 @@ public struct PoolFeed: Sendable {
         if let tw = r.timeWait {
             let end = min(tw.end.nanoseconds, tw.reusedAt?.nanoseconds ?? .max)
             let start = tw.start.nanoseconds
-            let running = RunningTimeWait(end: end, pool: pool, client: host(r.client.address), server: host(r.server.address),
-                                          holder: tw.holder, lasted: end > start)
+            let running = RunningTimeWait(end: end, pool: pool, holder: tw.holder, lasted: end > start)
             sendTimeWait(running, at: start, +1)
             timeWaitRunning[r.id] = running
             timeWaitEnds.push(end, r.id)
@@ -301,6 +308,7 @@ public struct PoolFeed: Sendable {
             pool = Int32(tallies.count)
             poolsByHosts[hash, default: []].append(pool)
             tallies.append(PoolTally(key: key))
+            poolHosts.append((-1, -1))
             poolShare.append(Int32(PoolSweeper.share(of: key, among: shares)))
             batch.newPools.append(key)
         }
@@ -438,8 +446,9 @@ public struct PoolFeed: Sendable {
             if w.holder != .server { emit(w.pool, PoolEvent(.timeWaitClient, at: time, delta)) }
             if w.holder != .client { emit(w.pool, PoolEvent(.timeWaitServer, at: time, delta)) }
         }
-        if w.holder != .server { batch.hostEvents.append(HostTimeWaitEvent(host: w.client, delta: delta, time: time)) }
-        if w.holder != .client { batch.hostEvents.append(HostTimeWaitEvent(host: w.server, delta: delta, time: time)) }
+        let (client, server) = hosts(of: w.pool)
+        if w.holder != .server { batch.hostEvents.append(HostTimeWaitEvent(host: client, delta: delta, time: time)) }
+        if w.holder != .client { batch.hostEvents.append(HostTimeWaitEvent(host: server, delta: delta, time: time)) }
     }
 }
 
