@@ -9,9 +9,9 @@ import PacketDecode
 /// the end of the 1 GB benchmark capture, as many as the kernels held in
 /// TIME_WAIT), so each is packed: two IPv4 endpoints in a 16-byte key (a
 /// `FlowKey` takes 48), the id and the window's end in 16 bytes, and a
-/// 16-byte entry in the expiry queue, about 70 bytes with the table's index
-/// where a `FlowKey` table of tombstones and a queue naming them by id took
-/// 140. Other keys (IPv6) keep their whole `FlowKey`.
+/// 16-byte entry in the expiry queue: about 75 bytes with the index and the
+/// arrays' room to grow, where a `FlowKey` table of tombstones and a queue
+/// naming them by id took 140. Other keys (IPv6) keep their whole `FlowKey`.
 struct ClosedFlows {
     /// What is kept of a closed connection: enough to link a reuse.
     struct Tombstone {
@@ -34,7 +34,8 @@ struct ClosedFlows {
     /// A place in one of the two tables: a slot of `ipv4` (0 and up) or of `other` (below 0).
     typealias Place = Int
 
-    private var ipv4 = FlowTable<PackedIPv4FlowKey, Tombstone>(initialCapacity: 256)
+    /// Looked up once a connection (its SYN), not once a packet: a fuller index.
+    private var ipv4 = FlowTable<PackedIPv4FlowKey, Tombstone>(initialCapacity: 256, maxLoad: 0.75)
     private var other = FlowTable<FlowKey, Tombstone>(initialCapacity: 16)
     /// Tombstones in the order they were kept (close to expiry order: each is
     /// kept at the sweep after its close); `head` is the next to check.

@@ -32,8 +32,14 @@ public struct FlowTable<Key: FlowTableKey, Value> {
     /// which the once-a-second sweep over every live connection paid for each.
     @usableFromInline var slab: Slab
     public private(set) var count = 0
+    /// The index grows when more than this many quarters of it are taken.
+    @usableFromInline let maxLoadQuarters: Int
 
-    public init(initialCapacity: Int = 1024) {
+    /// `maxLoad`: the share of index words in use before it doubles, 0.5 or
+    /// 0.75 (linear probing: a miss probes about 2.5 words at 0.5, 8.5 at 0.75).
+    public init(initialCapacity: Int = 1024, maxLoad: Double = 0.5) {
+        precondition(maxLoad == 0.5 || maxLoad == 0.75, "FlowTable: maxLoad is 0.5 or 0.75")
+        maxLoadQuarters = maxLoad == 0.5 ? 2 : 3
         var size = 16
         while size < initialCapacity * 2 { size <<= 1 }
         index = [UInt64](repeating: 0, count: size)
@@ -67,7 +73,7 @@ public struct FlowTable<Key: FlowTableKey, Value> {
     /// Stores a new value for a key that is not in the table; returns its slot.
     @discardableResult
     public mutating func insert(_ value: __owned Value, for key: Key) -> Int {
-        if (count + 1) * 2 > index.count { grow() }
+        if (count + 1) * 4 > index.count * maxLoadQuarters { grow() }
         unshare()
         // 1.5x, not 2x: a Connection is about 1.5 KB, and the slab's slack is memory held.
         if slab.isFull { slab = slab.grown(to: slab.capacity + slab.capacity / 2) }
