@@ -524,6 +524,9 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     mutating func append(_ p: Point) {
         if inGroup == 0 {
             if points.count >= Self.cap { halve() }
+            // Room for the cap, not the next power of two past it (256 points
+            // a pool and a host, where 200 are ever held).
+            if points.count == points.capacity { points.reserveCapacity(min(Self.cap, max(16, 2 * points.count))) }
             points.append(p)
         } else if p.weight > points[points.count - 1].weight {
             points[points.count - 1] = p
