@@ -43,7 +43,7 @@ let benchmarks: @Sendable () -> Void = {
                 Endpoint(address: IPAddress(ipv4: 0x0A01_0001), port: 80))
     }
     let flowTable = {
-        var table = FlowTable<Int>(initialCapacity: 16_384)
+        var table = FlowTable<FlowKey, Int>(initialCapacity: 16_384)
         for (i, key) in flowKeys.enumerated() { table.insert(i, for: key) }
         return table
     }()
