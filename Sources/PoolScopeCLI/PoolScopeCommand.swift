@@ -51,7 +51,7 @@ struct PoolScopeCommand: ParsableCommand {
 /// by doubling, and each second's batch of finished records, then left holes
 /// the heap kept resident. With a fixed 256 KB threshold every large block
 /// is its own mapping, returned when freed: the 1 GB benchmark capture's peak
-/// went from 72 to 62 MiB, the 100 MB capture's from 43 to 42 MiB (BENCHMARKS.md).
+/// went from 73.6 to 61.8 MiB (its connections all closed; BENCHMARKS.md).
 enum MallocTuning {
     static func apply() {
         _ = poolscope_fix_mmap_threshold(256 * 1024)
