@@ -560,8 +560,7 @@ public struct IDList: Sendable {
 
     /// Ids come about nearly in order (as connections finish), so once the
     /// list is full most are above the highest kept and cost a compare. (It
-    /// had held up to twice the limit between sorts: 16 KB a list, 0.8 MB of
-    /// the 1 GB capture's peak.)
+    /// had held up to twice the limit between sorts.)
     mutating func add(_ id: Int, limit: Int) {
         count += 1
         keep(id, limit: limit)
