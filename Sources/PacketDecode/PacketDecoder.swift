@@ -101,7 +101,7 @@ public enum PacketDecoder {
 
     /// Dispatches on an EtherType, walking 802.1Q / 802.1ad VLAN tags, an MPLS
     /// label stack and PPPoE session headers on the way to IP.
-    @usableFromInline
+    @inlinable @inline(__always)
     static func decodeEtherType(_ type: UInt16, _ p: UnsafeRawBufferPointer, at start: Int, wireLength: Int) -> DecodedPacket {
         var type = type
         var offset = start
@@ -175,7 +175,7 @@ public enum PacketDecoder {
 
     // MARK: - IP
 
-    @usableFromInline
+    @inlinable @inline(__always)
     static func decodeIPv4(_ p: UnsafeRawBufferPointer, at offset: Int, wireLength: Int) -> DecodedPacket {
         let ip = p.tail(from: offset)
         let wireRemaining = wireLength - offset
@@ -254,7 +254,7 @@ public enum PacketDecoder {
 
     // MARK: - TCP
 
-    @usableFromInline
+    @inlinable @inline(__always)
     static func decodeTCP(_ t: UnsafeRawBufferPointer, wireLength: Int, source: IPAddress, destination: IPAddress) -> DecodedPacket {
         guard wireLength >= 20 else { return .undecoded(.malformed) }
         guard t.count >= 20 else { return .undecoded(.truncated) }

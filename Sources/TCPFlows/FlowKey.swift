@@ -8,7 +8,7 @@ public struct FlowKey: Hashable, Sendable {
     public var upper: Endpoint
 
     /// Orders the endpoints; `sourceIsLower` tells which way the packet went.
-    @inlinable
+    @inlinable @inline(__always)
     public init(_ a: Endpoint, _ b: Endpoint) {
         if FlowKey.precedes(a, b) { lower = a; upper = b } else { lower = b; upper = a }
     }
