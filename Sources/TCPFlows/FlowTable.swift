@@ -55,7 +55,7 @@ public struct FlowTable<Key: FlowTableKey, Value> {
     }
 
     /// The slot holding `key`, given its precomputed `hash64`.
-    @inlinable
+    @inlinable @inline(__always)
     public func slot(for key: Key, hash: UInt64) -> Int? {
         let tag = hash >> 32
         var i = Int(truncatingIfNeeded: hash) & mask
