@@ -568,26 +568,10 @@ public struct IDList: Sendable {
 
     private mutating func keep(_ id: Int, limit: Int) {
         if ids.count < limit {
-            ids.append(id)
-            var i = ids.count - 1
-            while i > 0 {
-                let parent = (i - 1) / 2
-                guard ids[parent] < ids[i] else { break }
-                ids.swapAt(parent, i)
-                i = parent
-            }
+            ids.heapPush(id, by: >)
         } else if limit > 0 && id < ids[0] {
             ids[0] = id
-            var i = 0
-            while true {
-                let (l, r) = (2 * i + 1, 2 * i + 2)
-                var top = i
-                if l < ids.count && ids[l] > ids[top] { top = l }
-                if r < ids.count && ids[r] > ids[top] { top = r }
-                if top == i { break }
-                ids.swapAt(i, top)
-                i = top
-            }
+            ids.heapSiftDown(from: 0, by: >)
         }
     }
 
@@ -613,29 +597,49 @@ struct MinHeap: Sendable {
     var top: (time: Int64, id: Int)? { items.first }
 
     mutating func push(_ time: Int64, _ id: Int) {
-        items.append((time, id))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[parent].time > items[i].time else { break }
-            items.swapAt(parent, i)
-            i = parent
-        }
+        items.heapPush((time, id), by: Self.sooner)
     }
 
     mutating func pop() {
         guard !items.isEmpty else { return }
         items.swapAt(0, items.count - 1)
         items.removeLast()
-        var i = 0
+        items.heapSiftDown(from: 0, by: Self.sooner)
+    }
+
+    @inline(__always) private static func sooner(_ a: (time: Int64, id: Int), _ b: (time: Int64, id: Int)) -> Bool {
+        a.time < b.time
+    }
+}
+
+/// Binary-heap steps over an array whose first element `precedes` every other
+/// (the TIME_WAIT ends' min-heap, and a finding's max-heap of ids).
+extension Array {
+    /// Appends `element` and moves it up to its place.
+    @inline(__always)
+    mutating func heapPush(_ element: Element, by precedes: (Element, Element) -> Bool) {
+        append(element)
+        var i = count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard precedes(self[i], self[parent]) else { break }
+            swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    /// Moves the element at `start` down to its place.
+    @inline(__always)
+    mutating func heapSiftDown(from start: Int, by precedes: (Element, Element) -> Bool) {
+        var i = start
         while true {
             let l = 2 * i + 1, r = l + 1
-            var least = i
-            if l < items.count && items[l].time < items[least].time { least = l }
-            if r < items.count && items[r].time < items[least].time { least = r }
-            guard least != i else { return }
-            items.swapAt(i, least)
-            i = least
+            var first = i
+            if l < count && precedes(self[l], self[first]) { first = l }
+            if r < count && precedes(self[r], self[first]) { first = r }
+            guard first != i else { return }
+            swapAt(i, first)
+            i = first
         }
     }
 }
