@@ -220,16 +220,17 @@ public struct Analyzer {
     /// The records the tracker finished, in the tracker's buffer, handed back
     /// emptied for the next batch.
     private mutating func deliverFinished() {
-        flows.takeFinished(into: &finishedBatch)
-        deliver(finishedBatch)
-        flows.returnFinished(&finishedBatch)
+        var batch: [ConnectionRecord] = []
+        flows.takeFinished(into: &batch)
+        deliver(batch)
+        flows.returnFinished(&batch)
     }
-    private var finishedBatch: [ConnectionRecord] = []
 
+    /// Delivers what is finished, and frees the tracker's buffer for records.
     private mutating func dropFinishedBuffer() {
         if !flows.finished.isEmpty { deliverFinished() }
-        flows.takeFinished(into: &finishedBatch)
-        finishedBatch = []
+        var buffer: [ConnectionRecord] = []
+        flows.takeFinished(into: &buffer)
     }
 
     private mutating func deliver(_ finished: [ConnectionRecord]) {
