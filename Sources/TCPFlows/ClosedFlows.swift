@@ -20,10 +20,11 @@ struct ClosedFlows {
         /// When it stops being kept: the end of its TIME_WAIT window, or 2·MSL after its close.
         let expiry: Int64
 
-        init(id: Int, timeWaitEnd: Int64?, expiry: Int64) {
+        /// `unheldExpiry`: when it stops being kept if nobody held a TIME_WAIT.
+        init(id: Int, timeWaitEnd: Int64?, unheldExpiry: Int64) {
             precondition(id > 0, "ClosedFlows: connection ids start at 1")
             signedID = timeWaitEnd == nil ? -id : id
-            self.expiry = timeWaitEnd ?? expiry
+            expiry = timeWaitEnd ?? unheldExpiry
         }
 
         var id: Int { abs(signedID) }
@@ -46,8 +47,6 @@ struct ClosedFlows {
         var at: Int64
         var place: Int32
     }
-
-    var count: Int { ipv4.count + other.count }
 
     func place(of key: FlowKey) -> Place? {
         if let packed = PackedIPv4FlowKey(key) { return ipv4.slot(for: packed) }

@@ -308,7 +308,8 @@ public struct FlowTracker {
         guard isClosed else { return }
         // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
-        closed.keep(ClosedFlows.Tombstone(id: id, timeWaitEnd: timeWaitEnd, expiry: end + Int64(settings.timeWaitSeconds * 1e9)), for: key)
+        closed.keep(ClosedFlows.Tombstone(id: id, timeWaitEnd: timeWaitEnd, unheldExpiry: end + Int64(settings.timeWaitSeconds * 1e9)),
+                    for: key)
     }
 
     private mutating func emit(_ record: consuming ConnectionRecord, runningAtEnd: Bool) {
