@@ -45,3 +45,32 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// A finding's id list against sorting every id: the lowest `limit`, and the
+/// count, with ids nearly in order (as connections finish), and with ids past
+/// four bytes (a sharded run's packet numbers in a capture of billions of
+/// packets) coming after the list has stored narrow ones.
+@Suite struct IDListAgainstSorting {
+    @Test(arguments: [(1, 0), (2, 0), (3, 5_000), (4, 20_000)])
+    func lowestIDsAndCount(seed: UInt64, wideFrom: Int) {
+        var generator = SplitMix(seed: seed)
+        let limit = 1_000
+        var list = IDList(), other = IDList()
+        var all: [Int] = []
+        for step in 0..<30_000 {
+            var id = step * 8 + Int(generator.next() % 64)
+            if wideFrom > 0 && step >= wideFrom { id += Int(UInt32.max) }
+            all.append(id)
+            if generator.next() % 3 == 0 { other.add(id, limit: limit) } else { list.add(id, limit: limit) }
+        }
+        list.merge(other, limit: limit)
+        let final = list.final(limit: limit, nil)
+        #expect(final.count == all.count)
+        #expect(final.ids == Array(all.sorted().prefix(limit)))
+        // Every id wide from the first, in reverse order, renumbered back.
+        let shift = 1 << 32
+        var late = IDList()
+        for id in all.reversed() { late.add(id + shift, limit: 10) }
+        #expect(late.final(limit: 10, { $0 - shift }).ids == Array(all.sorted().prefix(10)))
+    }
+}
