@@ -268,6 +268,35 @@ func reconnection(after seconds: Double) -> TCPConversation {
         #expect(report.capture.tracking.segmentsAfterClose == 1)
     }
 
+    /// A port reused inside its TIME_WAIT after the pools' last look, moments
+    /// before the capture ends: the window still ends at the new SYN, for the
+    /// pool (one TIME_WAIT at a time) as for the host.
+    @Test func portReusedAfterThePoolsLastLook() throws {
+        func exchange(_ c: inout TCPConversation) {
+            c.handshake()
+            c.exchange(request: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", response: "HTTP/1.1 204 No Content\r\n\r\n")
+            c.clientCloses()
+        }
+        var first = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0)
+        exchange(&first)
+        // 2 s on, another client's SYN: the tracker's sweep reports the first
+        // connection (past its linger), and the pools take their look.
+        var other = TCPConversation(client: ("10.0.0.9", 50000), server: ("10.0.0.2", 80), start: t0 + 2_000_000_000)
+        other.fromClient(.syn)
+        // 50 ms later, inside the first's TIME_WAIT and before the next look, its port again.
+        var second = TCPConversation(client: ("10.0.0.1", 40000), server: ("10.0.0.2", 80), start: t0 + 2_050_000_000,
+                                     clientISN: 900_000, serverISN: 905_000)
+        exchange(&second)
+        let report = analyze([first, other, second])
+        let byStart = report.connections.sorted { $0.start < $1.start }
+        #expect(byStart.count == 3)
+        #expect(byStart[2].portReuse == PortReuseRecord(previousID: byStart[0].id, withinTimeWait: true))
+        let pool = try #require(report.pools.first { $0.client.description == "10.0.0.1" })
+        #expect(pool.connections == 2 && pool.peakTimeWaitClient == 1)
+        #expect(report.capture.timeWaitHosts.map(\.peak) == [1])
+        #expect(report.capture.timeWaitHosts.map(\.connections) == [2])
+    }
+
     /// The live count of TIME_WAIT: windows someone holds, not connections reset.
     @Test func timeWaitNowCountsHeldWindowsOnly() throws {
         var analyzer = Analyzer()
