@@ -562,13 +562,37 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     }
 }
 
+/// A capture time in two 4-byte halves: a timeline point of a time and
+/// 32-bit counts then has 4-byte alignment, 12 bytes a host's and 20 a
+/// pool's, where an Int64 made them 16 and 24 (a pool and a host keep up to
+/// 200 points each: 272 hosts' timelines were 0.8 MB of the 1 GB capture's peak).
+struct SplitTime: Sendable {
+    var high: Int32
+    var low: UInt32
+
+    @inline(__always) init(_ nanoseconds: Int64) {
+        high = Int32(truncatingIfNeeded: nanoseconds >> 32)
+        low = UInt32(truncatingIfNeeded: nanoseconds)
+    }
+
+    @inline(__always) var nanoseconds: Int64 { Int64(high) << 32 | Int64(low) }
+}
+
 /// A pool's state at an instant.
 struct PoolPoint: Weighted {
-    var time: Int64
+    private var at: SplitTime
     var open: Int32
     var active: Int32
     var idle: Int32
     var weight: Int32 { open }
+    var time: Int64 { at.nanoseconds }
+
+    init(time: Int64, open: Int32, active: Int32, idle: Int32) {
+        at = SplitTime(time)
+        self.open = open
+        self.active = active
+        self.idle = idle
+    }
 }
 
 /// How long idle connections sat before a close by one side, leaving out
@@ -622,9 +646,15 @@ struct IdleDurations: Sendable {
 /// One host's TIME_WAIT windows over time.
 struct HostSweep: Sendable {
     struct Point: Weighted {
-        var time: Int64
+        private var at: SplitTime
         var count: Int32
         var weight: Int32 { count }
+        var time: Int64 { at.nanoseconds }
+
+        init(time: Int64, count: Int32) {
+            at = SplitTime(time)
+            self.count = count
+        }
     }
     let host: IPAddress
     /// Window starts (+1) and ends (-1), queued as a pool's events are.

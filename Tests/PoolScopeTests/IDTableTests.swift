@@ -74,3 +74,21 @@ struct SplitMix {
         #expect(late.final(limit: 10, { $0 - shift }).ids == Array(all.sorted().prefix(10)))
     }
 }
+
+/// The sizes the memory budget counts on (BENCHMARKS.md, "Memory"): what a
+/// pool, a host and a running TIME_WAIT window keep, each.
+@Suite struct PoolStateLayout {
+    @Test func sizes() {
+        #expect(MemoryLayout<HostSweep.Point>.stride == 12)
+        #expect(MemoryLayout<PoolPoint>.stride == 20)
+        #expect(MemoryLayout<PoolFeed.RunningTimeWait>.stride == 24)
+        #expect(MemoryLayout<PoolEvent>.stride == 24)
+    }
+
+    @Test(arguments: [Int64.min, -1_700_000_000_000_000_000, -5, 0, 1, (1 << 32) - 1, 1 << 32, 1_700_000_000_123_456_789, Int64.max] as [Int64])
+    func splitTimeKeepsEveryNanosecond(time: Int64) {
+        #expect(SplitTime(time).nanoseconds == time)
+        #expect(HostSweep.Point(time: time, count: 3).time == time)
+        #expect(PoolPoint(time: time, open: 1, active: 2, idle: 3).time == time)
+    }
+}
