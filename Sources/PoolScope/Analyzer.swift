@@ -326,7 +326,7 @@ public struct Analyzer {
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
         let newID: @Sendable (Int) -> Int = { packetNumber in
-            opened.reduce(1) { rank, ids in rank + partitionPoint(ids.count) { ids[$0] >= packetNumber } }
+            opened.reduce(1) { rank, ids in rank + ids.countBelow(packetNumber) }
         }
         var records = shards.flatMap(\.records).sorted { $0.id < $1.id }
         let total = shards.reduce(0) { $0 + $1.records.count + $1.recordsNotKept }

@@ -103,7 +103,7 @@ public struct FlowTracker {
     /// between sweeps a shard's live count only grows.
     public var sharded = false
     /// Sharded: the ids (packet numbers) of the connections opened, ascending.
-    public private(set) var openedIDs: [Int] = []
+    public private(set) var openedIDs = AscendingIDs()
     /// Sharded: live connections just before each sweep, and at the end.
     public private(set) var liveBeforeSweep: [Int32] = []
 

@@ -1,4 +1,5 @@
 @testable import PoolInference
+import TCPFlows
 import Testing
 
 /// The feed's id table against Swift's Dictionary: random inserts, updates,
@@ -90,5 +91,33 @@ struct SplitMix {
         #expect(SplitTime(time).nanoseconds == time)
         #expect(HostSweep.Point(time: time, count: 3).time == time)
         #expect(PoolPoint(time: time, open: 1, active: 2, idle: 3).time == time)
+    }
+}
+
+/// A sharded run's record of the packets that opened connections, against
+/// counting in a plain array: gaps of one byte, several bytes, and none.
+@Suite struct AscendingIDsAgainstCounting {
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func countBelowEveryNumber(seed: UInt64) {
+        var generator = SplitMix(seed: seed)
+        var ids = AscendingIDs()
+        var plain: [Int] = []
+        var id = Int(generator.next() % 1000) - 500
+        for _ in 0..<5_000 {
+            switch generator.next() % 8 {
+            case 0: id += 0
+            case 1: id += Int(generator.next() % (1 << 40))
+            case 2: id += 128
+            default: id += Int(generator.next() % 127) + 1
+            }
+            ids.append(id)
+            plain.append(id)
+        }
+        #expect(ids.count == plain.count)
+        var probes = [plain[0] - 1, plain[plain.count - 1], plain[plain.count - 1] + 1, Int.min, Int.max]
+        for _ in 0..<1_000 { probes.append(plain[Int(generator.next() % UInt64(plain.count))] + Int(generator.next() % 3) - 1) }
+        for probe in probes {
+            #expect(ids.countBelow(probe) == plain.filter { $0 < probe }.count, "below \(probe)")
+        }
     }
 }

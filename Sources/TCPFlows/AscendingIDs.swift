@@ -1,0 +1,64 @@
+/// Numbers appended in ascending order, about a byte each: the gap since the
+/// previous one as a LEB128 varint, and every 64th whole (with where its block
+/// starts) to search by. A sharded analysis keeps the packet number that
+/// opened each connection until the end, to number connections as one thread
+/// would: as Ints that was 8 bytes a connection (up to 16 with an array's
+/// room to grow) for the whole capture, the one thing a sharded run kept that
+/// grew with the capture. A gap is about twice a connection's packets.
+public struct AscendingIDs: Sendable {
+    static let blockSize = 64
+    private var gaps: [UInt8] = []
+    private var blockFirst: [Int] = []
+    private var blockStart: [Int] = []
+    private var last = Int.min
+    public private(set) var count = 0
+
+    public init() {}
+
+    public mutating func append(_ id: Int) {
+        precondition(id >= last, "AscendingIDs: \(id) after \(last)")
+        if count % Self.blockSize == 0 {
+            blockFirst.append(id)
+            blockStart.append(gaps.count)
+        } else {
+            var gap = UInt(id - last)
+            while gap >= 0x80 {
+                gaps.append(UInt8(truncatingIfNeeded: gap) | 0x80)
+                gap >>= 7
+            }
+            gaps.append(UInt8(gap))
+        }
+        last = id
+        count += 1
+    }
+
+    /// How many of the numbers are below `id`.
+    public func countBelow(_ id: Int) -> Int {
+        // The last block that starts below `id`.
+        var low = 0, high = blockFirst.count
+        while low < high {
+            let mid = (low + high) / 2
+            if blockFirst[mid] < id { low = mid + 1 } else { high = mid }
+        }
+        let block = low - 1
+        guard block >= 0 else { return 0 }
+        var below = block * Self.blockSize + 1
+        var value = blockFirst[block]
+        var i = blockStart[block]
+        let end = block + 1 < blockStart.count ? blockStart[block + 1] : gaps.count
+        while i < end {
+            var gap: UInt = 0, shift: UInt = 0
+            while true {
+                let byte = gaps[i]
+                i += 1
+                gap |= UInt(byte & 0x7F) << shift
+                if byte < 0x80 { break }
+                shift += 7
+            }
+            value += Int(gap)
+            guard value < id else { break }
+            below += 1
+        }
+        return below
+    }
+}
