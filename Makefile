@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 DEMO_CAPTURE ?= Fixtures/go-default-pool.pcap
 
-.PHONY: all deps browser build demo test bench bench-micro record-fixtures clean
+.PHONY: all deps browser build demo test bench bench-memory bench-micro record-fixtures clean
 
 all: build
 
@@ -43,6 +43,10 @@ test: deps browser
 # PoolScope, the libpcap floor, tcptrace and tshark on the same generated captures (see bench/run.sh).
 bench: deps
 	bench/run.sh
+
+# Peak memory on a 1 GB capture against a 100 MB one with the same concurrency (see bench/memory.sh).
+bench-memory: deps
+	bench/memory.sh
 
 # Micro-benchmarks of the per-packet paths with ordo-one/benchmark: time and
 # allocations per 1,000 packets (Benchmarks/HotPaths; a separate package).
