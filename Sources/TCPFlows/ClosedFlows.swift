@@ -7,9 +7,9 @@ import PacketDecode
 ///
 /// There is one for every connection closed within the last 2·MSL (95,000 at
 /// the end of the 1 GB benchmark capture, as many as the kernels held in
-/// TIME_WAIT), so each is packed: two IPv4 endpoints in a 16-byte key (a
-/// `FlowKey` takes 48), the id and the window's end in 16 bytes, and a
-/// 16-byte entry in the expiry queue: about 75 bytes with the index and the
+/// TIME_WAIT), so each is packed: two IPv4 endpoints in a 12-byte key (a
+/// `FlowKey` takes 48), the id and the window's end in 16 bytes, and an
+/// 8-byte entry in the expiry queue: about 55 bytes with the index and the
 /// arrays' room to grow, where a `FlowKey` table of tombstones and a queue
 /// naming them by id took 140. Other keys (IPv6) keep their whole `FlowKey`.
 struct ClosedFlows {
@@ -40,12 +40,21 @@ struct ClosedFlows {
     private var other = FlowTable<FlowKey, Tombstone>(initialCapacity: 16)
     /// Tombstones in the order they were kept (close to expiry order: each is
     /// kept at the sweep after its close); `head` is the next to check.
-    private var queue: [Expiry] = []
+    private var queue: [Entry] = []
     private var head = 0
 
-    private struct Expiry {
-        var at: Int64
+    /// A tombstone's place, and its id's low 32 bits to tell it from a later
+    /// one a reuse made room for there (8 bytes: one for every window
+    /// running; with its expiry as well, it was 16). Ids 2^32 apart are not
+    /// kept at once: they are connections, or packets, 2^32 apart.
+    private struct Entry {
         var place: Int32
+        var id: UInt32
+
+        init(place: Place, id: Int) {
+            self.place = Int32(place)
+            self.id = UInt32(truncatingIfNeeded: id)
+        }
     }
 
     func place(of key: FlowKey) -> Place? {
@@ -68,18 +77,20 @@ struct ClosedFlows {
             if let old = other.slot(for: key) { other.remove(slot: old) }
             place = -1 - other.insert(tombstone, for: key)
         }
-        queue.append(Expiry(at: tombstone.expiry, place: Int32(place)))
+        queue.append(Entry(place: place, id: tombstone.id))
     }
 
-    /// Drops the tombstones whose time has come.
+    /// Drops the tombstones whose time has come, in the order they were kept.
     mutating func expire(now: Int64) {
-        while head < queue.count && queue[head].at <= now {
+        while head < queue.count {
             let e = queue[head]
+            // A reuse took this one's tombstone (its place may hold a later
+            // one now): nothing to wait for.
+            if let tombstone = self.tombstone(for: e) {
+                guard tombstone.expiry <= now else { break }
+                _ = remove(at: Int(e.place))
+            }
             head += 1
-            // The place may have been freed (a reuse took the tombstone) and
-            // taken by a later one; that one, with a later expiry, stays. One
-            // with the same expiry goes now either way.
-            if holds(e) { _ = remove(at: Int(e.place)) }
         }
         if head > 4096 && head * 2 > queue.count {
             queue.removeFirst(head)
@@ -90,15 +101,17 @@ struct ClosedFlows {
     /// Tombstones of windows still running at `now` whose holder kept a TIME_WAIT.
     func timeWaitRunning(at now: Int64) -> Int {
         queue[head...].reduce(0) { n, e in
-            guard e.at > now, holds(e), tombstone(at: Int(e.place)).timeWaitEnd != nil else { return n }
+            guard let tombstone = tombstone(for: e), tombstone.expiry > now, tombstone.timeWaitEnd != nil else { return n }
             return n + 1
         }
     }
 
-    private func holds(_ e: Expiry) -> Bool {
+    /// The tombstone an entry was queued for, if it is still kept.
+    private func tombstone(for e: Entry) -> Tombstone? {
         let place = Int(e.place)
-        let held = place >= 0 ? ipv4.holds(slot: place) : other.holds(slot: -1 - place)
-        return held && tombstone(at: place).expiry == e.at
+        guard place >= 0 ? ipv4.holds(slot: place) : other.holds(slot: -1 - place) else { return nil }
+        let tombstone = tombstone(at: place)
+        return UInt32(truncatingIfNeeded: tombstone.id) == e.id ? tombstone : nil
     }
 
     private func tombstone(at place: Place) -> Tombstone {
@@ -106,10 +119,12 @@ struct ClosedFlows {
     }
 }
 
-/// A 4-tuple of two IPv4 endpoints, exactly, in 16 bytes.
+/// A 4-tuple of two IPv4 endpoints, exactly, in 12 bytes (three 32-bit
+/// words, so no padding: a UInt64 of both addresses made it 16).
 struct PackedIPv4FlowKey: FlowTableKey {
-    /// The lower endpoint's address in the high half, the upper's in the low.
-    var addresses: UInt64
+    /// The lower endpoint's address, and the upper's.
+    var lowerAddress: UInt32
+    var upperAddress: UInt32
     /// The lower endpoint's port in the high half, the upper's in the low.
     var ports: UInt32
 
@@ -117,13 +132,14 @@ struct PackedIPv4FlowKey: FlowTableKey {
     init?(_ key: FlowKey) {
         let (a, b) = (key.lower.address, key.upper.address)
         guard !a.isIPv6, !b.isIPv6, a.high == 0, b.high == 0, a.low <= UInt64(UInt32.max), b.low <= UInt64(UInt32.max) else { return nil }
-        addresses = a.low << 32 | b.low
+        lowerAddress = UInt32(a.low)
+        upperAddress = UInt32(b.low)
         ports = UInt32(key.lower.port) << 16 | UInt32(key.upper.port)
     }
 
     @inline(__always)
     var hash64: UInt64 {
-        var h = addresses &* 0x9E37_79B9_7F4A_7C15
+        var h = (UInt64(lowerAddress) << 32 | UInt64(upperAddress)) &* 0x9E37_79B9_7F4A_7C15
         h ^= UInt64(ports) &* 0xC2B2_AE3D_27D4_EB4F
         h ^= h >> 29
         h &*= 0xBF58_476D_1CE4_E5B9

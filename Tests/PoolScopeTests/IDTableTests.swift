@@ -1,5 +1,5 @@
 @testable import PoolInference
-import TCPFlows
+@testable import TCPFlows
 import Testing
 
 /// The feed's id table against Swift's Dictionary: random inserts, updates,
@@ -77,13 +77,16 @@ struct SplitMix {
 }
 
 /// The sizes the memory budget counts on (BENCHMARKS.md, "Memory"): what a
-/// pool, a host and a running TIME_WAIT window keep, each.
+/// pool, a host and a running TIME_WAIT window keep, each (the tracker's
+/// tombstone and key, the feed's window).
 @Suite struct PoolStateLayout {
     @Test func sizes() {
         #expect(MemoryLayout<HostSweep.Point>.stride == 12)
         #expect(MemoryLayout<PoolPoint>.stride == 20)
         #expect(MemoryLayout<PoolFeed.RunningTimeWait>.stride == 24)
         #expect(MemoryLayout<PoolEvent>.stride == 24)
+        #expect(MemoryLayout<PackedIPv4FlowKey>.stride == 12)
+        #expect(MemoryLayout<ClosedFlows.Tombstone>.stride == 16)
     }
 
     @Test(arguments: [Int64.min, -1_700_000_000_000_000_000, -5, 0, 1, (1 << 32) - 1, 1 << 32, 1_700_000_000_123_456_789, Int64.max] as [Int64])

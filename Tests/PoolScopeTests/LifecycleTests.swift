@@ -268,6 +268,37 @@ func reconnection(after seconds: Double) -> TCPConversation {
         #expect(report.capture.tracking.segmentsAfterClose == 1)
     }
 
+    /// A reuse frees its tombstone's place, and a later close takes it. The
+    /// first tombstone's queue entry must then neither remove the later one
+    /// nor hold back the tombstones queued after it.
+    @Test func aReusedTombstonesPlaceTakenByALaterOne() throws {
+        func closed(port: UInt16, start: Int64, isn: UInt32 = 1000) -> TCPConversation {
+            var c = TCPConversation(client: ("10.0.0.1", port), server: ("10.0.0.2", 80), start: start, clientISN: isn, serverISN: isn + 5000)
+            c.handshake()
+            c.clientCloses()
+            return c
+        }
+        func syn(port: UInt16, at start: Int64) -> TCPConversation {
+            var c = TCPConversation(client: ("10.0.0.1", port), server: ("10.0.0.2", 80), start: start, clientISN: 700_000, serverISN: 705_000)
+            c.fromClient(.syn)
+            return c
+        }
+        let second: Int64 = 1_000_000_000
+        let a = closed(port: 40000, start: t0)                     // kept first, until t0 + 60 s
+        let c = closed(port: 40002, start: t0 + 1_000_000)         // kept next, until about t0 + 60 s
+        let reuseA = syn(port: 40000, at: t0 + 10 * second)        // frees a's place
+        let b = closed(port: 40001, start: t0 + 10 * second + 500_000_000)  // takes it, until t0 + 70.5 s
+        let afterC = syn(port: 40002, at: t0 + 63 * second)        // c's window is over
+        let insideB = syn(port: 40001, at: t0 + 65 * second)       // b's is not
+        let report = analyze([a, c, reuseA, b, afterC, insideB])
+        let byStart = report.connections.sorted { $0.start < $1.start }
+        #expect(byStart.count == 6)
+        let (first, third, fourth) = (byStart[0], byStart[3], byStart[5])
+        #expect(byStart[2].portReuse == PortReuseRecord(previousID: first.id, withinTimeWait: true))
+        #expect(byStart[4].portReuse == nil, "c's tombstone went when its window ended")
+        #expect(fourth.portReuse == PortReuseRecord(previousID: third.id, withinTimeWait: true))
+    }
+
     /// A port reused inside its TIME_WAIT after the pools' last look, moments
     /// before the capture ends: the window still ends at the new SYN, for the
     /// pool (one TIME_WAIT at a time) as for the host.
