@@ -12,24 +12,14 @@
 #   closed       every connection closes (-x 60:25:10:0): the same open connections at the peak.
 #   closed, 2 s  the same with --time-wait 2: TIME_WAIT windows at their steady state in both,
 #                so both hold the same live state. This is the pair the 10% is checked on.
-# Captures go in $BENCH_DIR (default /tmp/poolscope-bench), never in the repository.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-tools="$here/../shared/tools"
-dir=${BENCH_DIR:-/tmp/poolscope-bench}
-big=${BENCH_CONNECTIONS:-100000}
-small=$((big / 10))
+. "$(dirname "$0")/common.sh"
 runs=${BENCH_RUNS:-3}
-mkdir -p "$dir"
 
-[ -f "$tools/genpcap.c" ] || { echo "bench-memory: ../shared/tools/genpcap.c is needed" >&2; exit 1; }
-cc -O2 -Wall -o "$dir/genpcap" "$tools/genpcap.c" -lm
-(cd "$here" && swift build -c release >/dev/null)
-poolscope="$(cd "$here" && swift build -c release --show-bin-path)/poolscope"
-
+build_generator_and_poolscope
 for n in $small $big; do
-  [ -f "$dir/gen-$n.pcap" ] || "$dir/genpcap" -o "$dir/gen-$n.pcap" -n "$n" -j 256 -t "$dir/gen-$n.pcap.json" 2>/dev/null
-  [ -f "$dir/closed-$n.pcap" ] || "$dir/genpcap" -o "$dir/closed-$n.pcap" -n "$n" -j 256 -x 60:25:10:0 -t "$dir/closed-$n.json" 2>/dev/null
+  generate gen "$n"
+  generate closed "$n" -x 60:25:10:0
 done
 
 # peak FILE ARGS...: the lowest peak RSS of $runs runs, in KiB.

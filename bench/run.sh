@@ -11,15 +11,10 @@
 # speed as a ratio of the libpcap floor's. PoolScope runs the text report (full analysis:
 # lifecycles, HTTP, pools) on one thread and on every core (--threads), and NDJSON.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-tools="$here/../shared/tools"
-dir=${BENCH_DIR:-/tmp/poolscope-bench}
-big=${BENCH_CONNECTIONS:-100000}
-small=$((big / 10))
+. "$(dirname "$0")/common.sh"
 sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-mkdir -p "$dir"
 
-[ -f "$tools/genpcap.c" ] && [ -f "$tools/pcapfloor.c" ] || { echo "bench: ../shared/tools/genpcap.c and pcapfloor.c are needed" >&2; exit 1; }
+[ -f "$tools/pcapfloor.c" ] || { echo "bench: ../shared/tools/pcapfloor.c is needed" >&2; exit 1; }
 for tool in tshark tcptrace; do
   if ! command -v $tool >/dev/null; then
     echo "bench: installing $tool (apt)"
@@ -28,15 +23,10 @@ for tool in tshark tcptrace; do
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $([ $tool = tshark ] && echo tshark || echo tcptrace) >/dev/null
   fi
 done
-cc -O2 -Wall -o "$dir/genpcap" "$tools/genpcap.c" -lm
+build_generator_and_poolscope
 cc -O2 -Wall -o "$dir/pcapfloor" "$tools/pcapfloor.c" -lpcap
-(cd "$here" && swift build -c release >/dev/null)
-poolscope="$(cd "$here" && swift build -c release --show-bin-path)/poolscope"
 
-for n in $small $big; do
-  f="$dir/gen-$n.pcap"
-  [ -f "$f" ] && [ -f "$f.json" ] || "$dir/genpcap" -o "$f" -n "$n" -j 256 -t "$f.json" 2>/dev/null
-done
+for n in $small $big; do generate gen "$n"; done
 
 # The tools run in rounds, one run of each per round, and each keeps its best: this VM's
 # speed wanders by a third between minutes, and interleaving puts PoolScope and the
