@@ -219,9 +219,12 @@ public struct PoolFeed: Sendable {
         for cut in cuts where cutAt[cut.id] == nil { cutAt[cut.id] = cut.at }
         cuts.removeAll()
         var ended: [(RunningTimeWait, Int64)] = []
+        // A window that had ended by then ends when it did, from the heap.
+        // (The tracker reports a reuse only inside the window; the index by
+        // id had dropped such a window without ending it.)
         timeWaitEnds.removeAll { w in
-            guard let time = cutAt[w.id] else { return false }
-            if time < w.end { ended.append((w, time)) }
+            guard let time = cutAt[w.id], time < w.end else { return false }
+            ended.append((w, time))
             return true
         }
         for (w, time) in ended { sendTimeWait(w, at: time, -1) }

@@ -1,12 +1,14 @@
 /// Numbers appended in ascending order, about two bytes each: the gap since
-/// the previous one as a LEB128 varint, and every 16th whole (with where its
-/// block starts) to search by. (Every 64th made a search decode 32 gaps on
-/// average: renumbering a report's finding ids then cost 1.7% of a two-thread
-/// run.) A sharded analysis keeps the packet number that
-/// opened each connection until the end, to number connections as one thread
-/// would: as Ints that was 8 bytes a connection (up to 16 with an array's
-/// room to grow) for the whole capture, the one thing a sharded run kept that
-/// grew with the capture. A gap is about twice a connection's packets.
+/// the previous one as a LEB128 varint, and every 16th number whole, with
+/// where its block starts, to search by.
+///
+/// A sharded analysis keeps the packet number that opened each connection
+/// until the end, to number connections as one thread would. As Ints that was
+/// 8 bytes a connection (up to 16 with an array's room to grow) for the whole
+/// capture, the one thing a sharded run kept that grew with the capture. A
+/// gap is about twice a connection's packets: one byte. (Every 64th number
+/// whole made a search decode 32 gaps on average: renumbering a report's
+/// finding ids then cost 1.7% of a two-thread run.)
 public struct AscendingIDs: Sendable {
     static let blockSize = 16
     private var gaps: [UInt8] = []
