@@ -328,8 +328,18 @@ public struct Analyzer {
         let newID: @Sendable (Int) -> Int = { packetNumber in
             opened.reduce(1) { rank, ids in rank + ids.countBelow(packetNumber) }
         }
-        var records = shards.flatMap(\.records).sorted { $0.id < $1.id }
         let total = shards.reduce(0) { $0 + $1.records.count + $1.recordsNotKept }
+        // Each shard's records moved into one array as it goes, then sorted in
+        // place: a JSON report keeps every record, and merging them into new
+        // arrays while the shards still held theirs had made the two-thread
+        // peak 331 MiB on the 1 GB capture, against 188 on one thread.
+        var records: [ConnectionRecord] = []
+        records.reserveCapacity(shards.reduce(0) { $0 + $1.records.count })
+        for i in shards.indices {
+            records.append(contentsOf: shards[i].records)
+            shards[i].records = []
+        }
+        records.sort { $0.id < $1.id }
         if let limit = shards[0].recordLimit, records.count > limit { records.removeLast(records.count - limit) }
         for i in records.indices {
             records[i].id = newID(records[i].id)
