@@ -191,19 +191,6 @@ enum PoolAnalysis {
     }
 }
 
-/// The first index in 0..<count where `isAtOrPast` holds, for a predicate
-/// false then true along the indices (binary search). Package-wide: the
-/// Analyzer places kept records and renumbers shards' connections with it.
-@inlinable @inline(__always)
-package func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
-    var low = 0, high = count
-    while low < high {
-        let mid = (low + high) / 2
-        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
-    }
-    return low
-}
-
 extension PoolAnalyzer {
     /// Sharded analysis: this shard's events since the last tick, for the
     /// one sweeper all shards feed (instead of `tick`).

@@ -39,12 +39,7 @@ public struct AscendingIDs: Sendable {
     /// How many of the numbers are below `id`.
     public func countBelow(_ id: Int) -> Int {
         // The last block that starts below `id`.
-        var low = 0, high = blockFirst.count
-        while low < high {
-            let mid = (low + high) / 2
-            if blockFirst[mid] < id { low = mid + 1 } else { high = mid }
-        }
-        let block = low - 1
+        let block = partitionPoint(blockFirst.count) { blockFirst[$0] >= id } - 1
         guard block >= 0 else { return 0 }
         var below = block * Self.blockSize + 1
         var value = blockFirst[block]

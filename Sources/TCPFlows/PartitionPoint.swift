@@ -1,0 +1,13 @@
+/// The first index in 0..<count where `isAtOrPast` holds, for a predicate
+/// false then true along the indices (binary search). Package-wide, from the
+/// lowest module that needs it: `AscendingIDs` finds a block with it, the
+/// pool sweep keeps idle starts in order, and the Analyzer places kept records.
+@inlinable @inline(__always)
+package func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
+    var low = 0, high = count
+    while low < high {
+        let mid = (low + high) / 2
+        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
+    }
+    return low
+}
