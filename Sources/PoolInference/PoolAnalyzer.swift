@@ -77,8 +77,12 @@ public struct PoolAnalyzer: Sendable {
     public mutating func finish(captureEnd: Int64) -> (pools: [PoolReport], hosts: [TimeWaitLedger.HostLoad]) {
         sweeper.take(feed.end(captureEnd: captureEnd))
         sweeper.sweep(through: .max, timeWaitThrough: .max)
-        return (PoolSweeper.reports(of: [sweeper], tallies: [feed.poolTallies], captureEnd: captureEnd),
-                PoolSweeper.hostLoads(of: [sweeper]))
+        // Moved out, so that the reports let each pool's state go as they are made.
+        var sweepers = [sweeper]
+        sweeper = PoolSweeper(settings: sweeper.settings)
+        var tallies = [feed.takeTallies()]
+        let hosts = PoolSweeper.hostLoads(of: &sweepers)
+        return (PoolSweeper.reports(of: &sweepers, tallies: &tallies, captureEnd: captureEnd), hosts)
     }
 }
 
@@ -201,4 +205,7 @@ extension PoolAnalyzer {
 
     /// Each pool's counts, by the feed's pool index.
     public var tallies: [PoolTally] { feed.poolTallies }
+
+    /// The pools' tallies, moved out (the analysis is over).
+    public mutating func takeTallies() -> [PoolTally] { feed.takeTallies() }
 }

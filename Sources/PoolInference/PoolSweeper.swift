@@ -110,51 +110,79 @@ public struct PoolSweeper: Sendable {
     /// the swept state and the feeds' tallies (one array per feed, by the
     /// feed's pool index), connection ids passed through `renumber`. Call after
     /// the feeds' last batches were taken and swept.
-    public static func reports(of sweepers: [PoolSweeper], tallies feeds: [[PoolTally]], captureEnd: Int64,
+    ///
+    /// Consumes both as it goes: a pool's swept state and tallies are let go
+    /// once its report is made, and the reports are made in their order (no
+    /// sorted copies). With a pool per client (a server's view: 65,000
+    /// clients in the 1 GB capture), the swept state, the reports and two
+    /// sorted copies of them side by side had made the end of the run its peak.
+    public static func reports(of sweepers: inout [PoolSweeper], tallies feeds: inout [[PoolTally]], captureEnd: Int64,
                                renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
-        sweepers.flatMap { $0.firstIDsAndReports(tallies: feeds, captureEnd: captureEnd, renumber: renumber) }
-            .sorted { $0.first < $1.first }.map(\.report)
-    }
-
-    /// Each host's TIME_WAIT load over the sweepers' shares, busiest first.
-    public static func hostLoads(of sweepers: [PoolSweeper]) -> [TimeWaitLedger.HostLoad] {
-        sweepers.flatMap { $0.hostLoads() }.sorted { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
-    }
-
-    func firstIDsAndReports(tallies feeds: [[PoolTally]], captureEnd: Int64, renumber: ((Int) -> Int)?) -> [(first: Int, report: PoolReport)] {
-        let limit = settings.connectionIDLimit
-        var merged = [PoolTally?](repeating: nil, count: keys.count)
-        for (f, tallies) in feeds.enumerated() {
-            for (local, tally) in tallies.enumerated() {
-                let pool = Int(feedPools[f][local])
-                guard pool >= 0 else { continue }
-                if merged[pool] == nil { merged[pool] = tally } else { merged[pool]!.merge(tally, limit: limit) }
+        // Per sweeper, per feed: the feed's index of each of the sweeper's pools (-1: none).
+        var locals: [[[Int32]]] = []
+        var order: [(first: Int, sweeper: Int32, pool: Int32)] = []
+        for (w, sweeper) in sweepers.enumerated() {
+            let byFeed: [[Int32]] = feeds.indices.map { f in
+                var local = [Int32](repeating: -1, count: sweeper.keys.count)
+                for (l, pool) in sweeper.feedPools[f].enumerated() where pool >= 0 { local[Int(pool)] = Int32(l) }
+                return local
             }
+            for pool in sweeper.keys.indices {
+                var first = Int.max, connections = 0
+                for f in feeds.indices where byFeed[f][pool] >= 0 {
+                    first = min(first, feeds[f][Int(byFeed[f][pool])].firstID)
+                    connections += feeds[f][Int(byFeed[f][pool])].connections
+                }
+                if connections > 0 { order.append((first, Int32(w), Int32(pool))) }
+            }
+            locals.append(byFeed)
         }
-        var out: [(first: Int, report: PoolReport)] = []
-        for (i, tally) in merged.enumerated() {
-            guard let tally, tally.connections > 0 else { continue }
-            var sweep = pools[i]
+        // A connection is in one pool: no two pools have the same first id.
+        order.sort { $0.first < $1.first }
+        var reports: [PoolReport] = []
+        reports.reserveCapacity(order.count)
+        for (_, w, pool) in order {
+            let settings = sweepers[Int(w)].settings
+            var tally: PoolTally?
+            for f in feeds.indices {
+                let local = Int(locals[Int(w)][f][Int(pool)])
+                guard local >= 0 else { continue }
+                var taken = PoolTally(key: feeds[f][local].key)
+                swap(&taken, &feeds[f][local])
+                if tally == nil { tally = taken } else { tally!.merge(taken, limit: settings.connectionIDLimit) }
+            }
+            var sweep = PoolSweep()
+            swap(&sweep, &sweepers[Int(w)].pools[Int(pool)])
             sweep.finish()
-            out.append((tally.firstID, report(tally, sweep, captureEnd: captureEnd, renumber: renumber)))
+            reports.append(report(tally!, sweep, settings: settings, captureEnd: captureEnd, renumber: renumber))
         }
-        return out
+        return reports
+    }
+
+    /// Each host's TIME_WAIT load over the sweepers' shares, busiest first;
+    /// each host's swept state is let go once its load is made.
+    public static func hostLoads(of sweepers: inout [PoolSweeper]) -> [TimeWaitLedger.HostLoad] {
+        var loads: [TimeWaitLedger.HostLoad] = []
+        for w in sweepers.indices { sweepers[w].takeHostLoads(into: &loads) }
+        loads.sort { $0.peak != $1.peak ? $0.peak > $1.peak : $0.host < $1.host }
+        return loads
     }
 
     /// This share's hosts' TIME_WAIT loads, unordered.
-    func hostLoads() -> [TimeWaitLedger.HostLoad] {
-        var loads: [TimeWaitLedger.HostLoad] = []
+    mutating func takeHostLoads(into loads: inout [TimeWaitLedger.HostLoad]) {
         // A feed names both hosts of every window; one that held none is not listed.
-        for var h in hosts where h.connections > 0 {
+        for i in hosts.indices where hosts[i].connections > 0 {
+            var h = HostSweep(host: hosts[i].host)
+            swap(&h, &hosts[i])
             h.finish()
             let timeline: [(time: CaptureTime, count: Int)] = h.timeline.points.map { (CaptureTime(nanoseconds: $0.time), Int($0.count)) }
             loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
                                                  peakAt: CaptureTime(nanoseconds: h.peakAt), timeline: timeline))
         }
-        return loads
     }
 
-    func report(_ t: PoolTally, _ s: PoolSweep, captureEnd: Int64, renumber: ((Int) -> Int)?) -> PoolReport {
+    static func report(_ t: PoolTally, _ s: PoolSweep, settings: PoolSettings, captureEnd: Int64,
+                       renumber: ((Int) -> Int)?) -> PoolReport {
         let first = t.firstStart
         let last = t.openAtEnd ? max(t.lastClose, captureEnd) : t.lastClose
         let span = max(Double(last - first) / 1e9, 0.001)

@@ -320,8 +320,8 @@ public struct Analyzer {
         }
         summary.tracking.peakLiveConnections = peaks.max() ?? 0
         // Every shard delivered its last batch when it settled: the sweepers take what is left.
-        let sweepers = shards[0].sharedPools!.finished()
-        summary.timeWaitHosts = PoolSweeper.hostLoads(of: sweepers)
+        var sweepers = shards[0].sharedPools!.finished()
+        summary.timeWaitHosts = PoolSweeper.hostLoads(of: &sweepers)
 
         // A packet number's rank among all connections' is the connection's id.
         let opened = shards.map(\.flows.openedIDs)
@@ -348,7 +348,8 @@ public struct Analyzer {
         }
         var report = Report(capture: summary, connections: records)
         report.connectionsNotKept = total - records.count
-        report.pools = PoolSweeper.reports(of: sweepers, tallies: shards.map(\.poolAnalyzer.tallies),
+        var tallies = shards.indices.map { shards[$0].poolAnalyzer.takeTallies() }
+        report.pools = PoolSweeper.reports(of: &sweepers, tallies: &tallies,
                                            captureEnd: summary.last?.nanoseconds ?? 0, renumber: newID)
         return report
     }

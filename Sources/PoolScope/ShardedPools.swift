@@ -57,7 +57,12 @@ public final class ShardedPools: @unchecked Sendable {
         // (each share is its own sweeper).
         let remaining = (0..<shards).map { i in state.withLock { self.takeComplete(&$0, for: i) } }
         DispatchQueue.concurrentPerform(iterations: shards) { i in sweep(remaining[i], share: i) }
-        return shares.map(\.sweeper)
+        // Moved out of the shares, so that the reports let each pool's state go as they are made.
+        return shares.map { share in
+            var sweeper = PoolSweeper(settings: share.sweeper.settings)
+            swap(&sweeper, &share.sweeper)
+            return sweeper
+        }
     }
 
     private func sweep(_ work: [[PoolBatch]], share i: Int) {
