@@ -97,7 +97,15 @@ public struct PoolSweeper: Sendable {
         for pool in waiting {
             pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace,
                                    limit: settings.connectionIDLimit, scratch: &scratch)
-            if pools[Int(pool)].isWaiting { still.append(pool) } else { pools[Int(pool)].listed = false }
+            if pools[Int(pool)].isWaiting {
+                still.append(pool)
+            } else {
+                pools[Int(pool)].listed = false
+                // Nothing open and nothing waiting: the pool is at rest, and its
+                // queues' buffers go (a server's capture has a pool per client,
+                // most of them done after a connection or two).
+                if pools[Int(pool)].open == 0 { pools[Int(pool)].releaseQueues() }
+            }
         }
         waiting = still
         for h in hosts.indices { hosts[h].sweep(through: timeWaitThrough, scratch: &scratch) }
@@ -246,6 +254,12 @@ struct PoolSweep: Sendable {
     var serverCloses = IdleDurations()
 
     var isWaiting: Bool { queue.isWaiting || timeWaitQueue.isWaiting }
+
+    /// Lets the (empty) queues' buffers go.
+    mutating func releaseQueues() {
+        queue.release()
+        timeWaitQueue.release()
+    }
     /// On the sweeper's list of pools with events waiting.
     var listed = false
 
@@ -442,10 +456,20 @@ struct EventQueue: Sendable {
 
     /// A queue's buffer is kept at its high-water mark (below), so it grows
     /// by a quarter, not by doubling: summed over a pool per client, the
-    /// doubling's spare room was a third of the queues' memory.
+    /// doubling's spare room was a third of the queues' memory. It starts at
+    /// 4 events, not 16: most of a server's pools (one per client) and hosts
+    /// only ever hold one or two TIME_WAIT ends.
     @inline(__always) mutating func add(_ e: PoolEvent) {
-        if pending.count == pending.capacity { pending.reserveCapacity(pending.count + pending.count / 4 + 16) }
+        if pending.count == pending.capacity { pending.reserveCapacity(pending.count + pending.count / 4 + 4) }
         pending.append(e)
+    }
+
+    /// An empty queue's buffer goes (the sweep point stays).
+    mutating func release() {
+        guard !isWaiting else { return }
+        pending = []
+        head = 0
+        sorted = 0
     }
 
     /// Orders what came in since the last sweep into the queue. An event for
@@ -573,7 +597,7 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
             if points.count >= Self.cap { halve() }
             // Room for the cap, not the next power of two past it (256 points
             // a pool and a host, where 200 are ever held).
-            if points.count == points.capacity { points.reserveCapacity(min(Self.cap, max(16, 2 * points.count))) }
+            if points.count == points.capacity { points.reserveCapacity(min(Self.cap, max(4, 2 * points.count))) }
             points.append(p)
         } else if p.weight > points[points.count - 1].weight {
             points[points.count - 1] = p
