@@ -72,11 +72,13 @@ public enum TextReport {
     public static func pools(_ pools: [PoolReport], colour: Bool = false, limit: Int? = nil) -> String {
         guard !pools.isEmpty else { return "" }
         var out = "pools: \(pools.count)\n"
-        let ranked = pools.enumerated().sorted {
-            ($0.element.findings.isEmpty ? 0 : 1, $0.element.connections, -$0.offset) > ($1.element.findings.isEmpty ? 0 : 1, $1.element.connections, -$1.offset)
-        }.map(\.element)
-        let shown = limit.map { Array(ranked.prefix($0)) } ?? ranked
-        for p in shown {
+        // The pools' places are ranked, not the reports: sorting a server's
+        // 65,000 reports moved each several times and held a second array of them.
+        let ranked = pools.indices.sorted { a, b in
+            (pools[a].findings.isEmpty ? 0 : 1, pools[a].connections, -a) > (pools[b].findings.isEmpty ? 0 : 1, pools[b].connections, -b)
+        }
+        let shown = limit.map { ranked.prefix($0) } ?? ranked[...]
+        for p in shown.lazy.map({ pools[$0] }) {
             let named = p.name.flatMap { $0 == p.server.description || $0 == p.server.address.description ? nil : $0 }
             let server = p.server.description + (named.map { " (\($0))" } ?? "")
             out += "  client \(p.client) -> \(server): \(p.connections) connection\(p.connections == 1 ? "" : "s")"
@@ -110,7 +112,7 @@ public enum TextReport {
             if p.findings.isEmpty { out += "    no pooling problem found\n" }
         }
         if shown.count < ranked.count {
-            let withFindings = ranked.dropFirst(shown.count).filter { !$0.findings.isEmpty }.count
+            let withFindings = ranked.dropFirst(shown.count).filter { !pools[$0].findings.isEmpty }.count
             out += "  ... \(ranked.count - shown.count) more pools, \(withFindings) with findings (--connections all, or --format json, for all)\n"
         }
         return out + "\n"
