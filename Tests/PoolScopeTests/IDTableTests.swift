@@ -1,5 +1,6 @@
 @testable import PoolInference
 @testable import TCPFlows
+import PacketDecode
 import Testing
 
 /// The feed's id table against Swift's Dictionary: random inserts, updates,
@@ -122,5 +123,41 @@ struct SplitMix {
         for probe in probes {
             #expect(ids.countBelow(probe) == plain.filter { $0 < probe }.count, "below \(probe)")
         }
+    }
+}
+
+/// Hosts are swept only while events wait for them. One that sat sweeps out
+/// takes a late event as though it had been swept at each of them: an event
+/// for an instant already swept counts from the last sweep's point. A host
+/// never swept before sat out none.
+@Suite struct HostSweepWaitingList {
+    static let second: Int64 = 1_000_000_000
+
+    static func batch(newHosts: [IPAddress], _ events: [(host: Int32, delta: Int8, at: Double)]) -> PoolBatch {
+        var b = PoolBatch()
+        b.newHosts = newHosts
+        b.hostEvents = events.map { HostTimeWaitEvent(host: $0.host, delta: $0.delta, time: Int64($0.at * 1e9)) }
+        return b
+    }
+
+    @Test func aHostOffTheListCatchesUpWithTheSweeps() {
+        let a = IPAddress(ipv4: 0x0A01_0001), c = IPAddress(ipv4: 0x0A01_0003)
+        var sweeper = PoolSweeper()
+        sweeper.take(Self.batch(newHosts: [a], [(0, 1, 1), (0, -1, 2)]))
+        sweeper.sweep(through: 3 * Self.second, timeWaitThrough: 3 * Self.second)
+        #expect(sweeper.waitingHosts.isEmpty)
+        // Sweeps the host sits out, the last at 6 s.
+        for t in [4, 5, 6] as [Int64] {
+            sweeper.take(PoolBatch())
+            sweeper.sweep(through: t * Self.second, timeWaitThrough: t * Self.second)
+        }
+        // A window from 4.5 s on the known host counts from 6 s; on a new one, from 4.5 s.
+        sweeper.take(Self.batch(newHosts: [c], [(0, 1, 4.5), (0, -1, 7), (1, 1, 4.5), (1, -1, 7)]))
+        sweeper.sweep(through: .max, timeWaitThrough: .max)
+        var sweepers = [sweeper]
+        let loads = PoolSweeper.hostLoads(of: &sweepers)
+        let times = Dictionary(uniqueKeysWithValues: loads.map { ($0.host, $0.timeline.map { Double($0.time.nanoseconds) / 1e9 }) })
+        #expect(times[a] == [1, 2, 6, 7])
+        #expect(times[c] == [4.5, 7])
     }
 }
