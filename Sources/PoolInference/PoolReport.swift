@@ -89,9 +89,32 @@ public struct PoolReport: Sendable, Equatable {
     }
 }
 
+/// A pool's open, busy and idle connections from `time` on. The counts are
+/// kept in 32 bits (as the sweep keeps them): 24 bytes a point, not 32, for
+/// up to 200 points a pool, and a server's capture has a pool per client.
 public struct TimelinePoint: Sendable, Equatable {
     public var time: Int64
-    public var open: Int
-    public var active: Int
-    public var idle: Int
+    private var open32: Int32
+    private var active32: Int32
+    private var idle32: Int32
+
+    public var open: Int {
+        get { Int(open32) }
+        set { open32 = Int32(clamping: newValue) }
+    }
+    public var active: Int {
+        get { Int(active32) }
+        set { active32 = Int32(clamping: newValue) }
+    }
+    public var idle: Int {
+        get { Int(idle32) }
+        set { idle32 = Int32(clamping: newValue) }
+    }
+
+    public init(time: Int64, open: Int, active: Int, idle: Int) {
+        self.time = time
+        open32 = Int32(clamping: open)
+        active32 = Int32(clamping: active)
+        idle32 = Int32(clamping: idle)
+    }
 }
