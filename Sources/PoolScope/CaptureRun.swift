@@ -79,7 +79,9 @@ public enum CaptureRun {
                 shards[i] = analyzer
             }
         }
-        return Analyzer.finish(shards: analyzers)
+        // Moved, not copied: the merge lets go of each shard's records and tallies as it
+        // takes them, which a second reference here would have kept alive.
+        return Analyzer.finish(shards: consume analyzers)
     }
 
     /// Runs `body` for 0..<count on that many threads at once, the calling
