@@ -25,8 +25,9 @@ public struct PoolSweeper: Sendable {
     /// Pools with events waiting.
     var waiting: [Int32] = []
     /// Hosts with events waiting, and how far the hosts were last swept: a
-    /// host off the list is swept only when events come for it (all hosts at
-    /// every tick was a fifth of a run with a host per client, 65,000).
+    /// host off the list is swept only when events come for it. Every host at
+    /// every tick grows with hosts times ticks: with a host per client (26,000
+    /// in 30,000 connections) it was 3% of a run's instructions.
     var waitingHosts: [Int32] = []
     var hostsSweptThrough = Int64.min
     var scratch = SortScratch()
