@@ -78,9 +78,10 @@ public struct PoolAnalyzer: Sendable {
         sweeper.take(feed.end(captureEnd: captureEnd))
         sweeper.sweep(through: .max, timeWaitThrough: .max)
         // Moved out, so that the reports let each pool's state go as they are made.
+        sweeper.doneTaking()
         var sweepers = [sweeper]
         sweeper = PoolSweeper(settings: sweeper.settings)
-        var tallies = [feed.takeTallies()]
+        var tallies = [takeTallies()]
         let hosts = PoolSweeper.hostLoads(of: &sweepers)
         return (PoolSweeper.reports(of: &sweepers, tallies: &tallies, captureEnd: captureEnd), hosts)
     }
@@ -206,6 +207,11 @@ extension PoolAnalyzer {
     /// Each pool's counts, by the feed's pool index.
     public var tallies: [PoolTally] { feed.poolTallies }
 
-    /// The pools' tallies, moved out (the analysis is over).
-    public mutating func takeTallies() -> [PoolTally] { feed.takeTallies() }
+    /// The pools' tallies, moved out; the rest of the feed (its lookups by
+    /// pool, host and connection) is let go, before the reports are made.
+    public mutating func takeTallies() -> [PoolTally] {
+        let tallies = feed.takeTallies()
+        feed = PoolFeed(settings: feed.settings, shares: feed.shares)
+        return tallies
+    }
 }

@@ -137,6 +137,19 @@ public struct PoolSweeper: Sendable {
         waitingHosts = stillHosts
     }
 
+    /// No batch comes after the last one taken: the lookups that map a feed's
+    /// pools and hosts to this sweeper's go (a server's capture has one of
+    /// each per client), and the waiting lists and sort buffers with them.
+    /// The reports need only the keys, the sweeps and `feedPools`.
+    public mutating func doneTaking() {
+        index = [:]
+        hostIndex = [:]
+        feedHosts = []
+        waiting = []
+        waitingHosts = []
+        scratch = SortScratch()
+    }
+
     // MARK: - Reports
 
     /// Every pool's report over the sweepers' shares (one sweeper, or a

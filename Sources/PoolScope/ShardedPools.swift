@@ -61,6 +61,7 @@ public final class ShardedPools: @unchecked Sendable {
         return shares.map { share in
             var sweeper = PoolSweeper(settings: share.sweeper.settings)
             swap(&sweeper, &share.sweeper)
+            sweeper.doneTaking()
             return sweeper
         }
     }
