@@ -14,7 +14,7 @@ import TCPFlows
 public struct PoolSweeper: Sendable {
     public let settings: PoolSettings
     let grace: Int64
-    var keys: [PoolKey] = []
+    /// This sweeper's pools by key (its own index: the order it first saw them).
     var index: [PoolKey: Int32] = [:]
     /// Per feed: its pool and host indices to ours.
     var feedPools: [[Int32]] = []
@@ -66,8 +66,7 @@ public struct PoolSweeper: Sendable {
             } else if let known = index[key] {
                 feedPools[feed].append(known)
             } else {
-                let i = Int32(keys.count)
-                keys.append(key)
+                let i = Int32(pools.count)
                 index[key] = i
                 pools.append(PoolSweep())
                 feedPools[feed].append(i)
@@ -140,7 +139,7 @@ public struct PoolSweeper: Sendable {
     /// No batch comes after the last one taken: the lookups that map a feed's
     /// pools and hosts to this sweeper's go (a server's capture has one of
     /// each per client), and the waiting lists and sort buffers with them.
-    /// The reports need only the keys, the sweeps and `feedPools`.
+    /// The reports need only the sweeps, `feedPools` and the feeds' tallies.
     public mutating func doneTaking() {
         index = [:]
         hostIndex = [:]
@@ -170,11 +169,11 @@ public struct PoolSweeper: Sendable {
         var order: [(first: Int, sweeper: Int32, pool: Int32)] = []
         for (w, sweeper) in sweepers.enumerated() {
             let byFeed: [[Int32]] = feeds.indices.map { f in
-                var local = [Int32](repeating: -1, count: sweeper.keys.count)
+                var local = [Int32](repeating: -1, count: sweeper.pools.count)
                 for (l, pool) in sweeper.feedPools[f].enumerated() where pool >= 0 { local[Int(pool)] = Int32(l) }
                 return local
             }
-            for pool in sweeper.keys.indices {
+            for pool in sweeper.pools.indices {
                 var first = Int.max, connections = 0
                 for f in feeds.indices where byFeed[f][pool] >= 0 {
                     first = min(first, feeds[f][Int(byFeed[f][pool])].firstID)
