@@ -225,6 +225,8 @@ public struct PoolSweeper: Sendable {
             loads.append(TimeWaitLedger.HostLoad(host: h.host, connections: h.connections, peak: h.peak,
                                                  peakAt: CaptureTime(nanoseconds: h.peakAt), timeline: timeline))
         }
+        // Taken: the hosts go before the pools' reports are made (128 bytes a host).
+        hosts = []
     }
 
     static func report(_ t: PoolTally, _ s: PoolSweep, settings: PoolSettings, captureEnd: Int64,
