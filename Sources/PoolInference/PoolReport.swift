@@ -89,15 +89,20 @@ public struct PoolReport: Sendable, Equatable {
     }
 }
 
-/// A pool's open, busy and idle connections from `time` on. The counts are
-/// kept in 32 bits (as the sweep keeps them): 24 bytes a point, not 32, for
-/// up to 200 points a pool, and a server's capture has a pool per client.
+/// A pool's open, busy and idle connections from `time` on. Kept as the
+/// sweep keeps them, the time in two 32-bit halves and the counts in 32 bits:
+/// 20 bytes a point, not 32, for up to 200 points a pool, and a server's
+/// capture has a pool per client.
 public struct TimelinePoint: Sendable, Equatable {
-    public var time: Int64
+    private var at: SplitTime
     private var open32: Int32
     private var active32: Int32
     private var idle32: Int32
 
+    public var time: Int64 {
+        get { at.nanoseconds }
+        set { at = SplitTime(newValue) }
+    }
     public var open: Int {
         get { Int(open32) }
         set { open32 = Int32(clamping: newValue) }
@@ -112,7 +117,7 @@ public struct TimelinePoint: Sendable, Equatable {
     }
 
     public init(time: Int64, open: Int, active: Int, idle: Int) {
-        self.time = time
+        at = SplitTime(time)
         open32 = Int32(clamping: open)
         active32 = Int32(clamping: active)
         idle32 = Int32(clamping: idle)

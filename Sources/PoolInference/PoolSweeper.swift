@@ -664,7 +664,7 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
 /// 32-bit counts then has 4-byte alignment, 12 bytes a host's and 20 a
 /// pool's, where an Int64 made them 16 and 24 (a pool and a host keep up to
 /// 200 points each: 272 hosts' timelines were 0.8 MB of the 1 GB capture's peak).
-struct SplitTime: Sendable {
+struct SplitTime: Sendable, Equatable {
     var high: Int32
     var low: UInt32
 

@@ -88,7 +88,7 @@ struct SplitMix {
         #expect(MemoryLayout<PoolEvent>.stride == 24)
         #expect(MemoryLayout<PackedIPv4FlowKey>.stride == 12)
         #expect(MemoryLayout<ClosedFlows.Tombstone>.stride == 16)
-        #expect(MemoryLayout<TimelinePoint>.stride == 24)
+        #expect(MemoryLayout<TimelinePoint>.stride == 20)
     }
 
     @Test(arguments: [Int64.min, -1_700_000_000_000_000_000, -5, 0, 1, (1 << 32) - 1, 1 << 32, 1_700_000_000_123_456_789, Int64.max] as [Int64])
@@ -96,6 +96,7 @@ struct SplitMix {
         #expect(SplitTime(time).nanoseconds == time)
         #expect(HostSweep.Point(time: time, count: 3).time == time)
         #expect(PoolPoint(time: time, open: 1, active: 2, idle: 3).time == time)
+        #expect(TimelinePoint(time: time, open: 1, active: 2, idle: 3).time == time)
     }
 }
 
