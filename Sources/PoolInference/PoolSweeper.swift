@@ -106,12 +106,16 @@ public struct PoolSweeper: Sendable {
     /// Sweeps every pool and host as far as a tick's batches allow: events
     /// up to `through`, TIME_WAIT's up to `timeWaitThrough`.
     public mutating func sweep(through: Int64, timeWaitThrough: Int64) {
-        var still: [Int32] = []
-        for pool in waiting {
+        // The lists are compacted in place: a new array each for what stays
+        // listed was two growing allocations a tick on every sweeper.
+        var kept = 0
+        for k in waiting.indices {
+            let pool = waiting[k]
             pools[Int(pool)].sweep(through: through, timeWaitThrough: timeWaitThrough, grace: grace,
                                    limit: settings.connectionIDLimit, scratch: &scratch)
             if pools[Int(pool)].isWaiting {
-                still.append(pool)
+                waiting[kept] = pool
+                kept += 1
             } else {
                 pools[Int(pool)].listed = false
                 // Nothing open and nothing waiting: the pool is at rest, and its
@@ -120,20 +124,22 @@ public struct PoolSweeper: Sendable {
                 if pools[Int(pool)].open == 0 { pools[Int(pool)].releaseQueues() }
             }
         }
-        waiting = still
+        waiting.removeLast(waiting.count - kept)
         hostsSweptThrough = max(hostsSweptThrough, timeWaitThrough)
-        var stillHosts: [Int32] = []
-        for h in waitingHosts {
+        kept = 0
+        for k in waitingHosts.indices {
+            let h = waitingHosts[k]
             hosts[Int(h)].sweep(through: timeWaitThrough, scratch: &scratch)
             hosts[Int(h)].sweptBefore = true
             if hosts[Int(h)].queue.isWaiting {
-                stillHosts.append(h)
+                waitingHosts[kept] = h
+                kept += 1
             } else {
                 hosts[Int(h)].listed = false
                 hosts[Int(h)].queue.release()
             }
         }
-        waitingHosts = stillHosts
+        waitingHosts.removeLast(waitingHosts.count - kept)
     }
 
     /// No batch comes after the last one taken: the lookups that map a feed's
