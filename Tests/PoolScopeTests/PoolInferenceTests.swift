@@ -176,3 +176,42 @@ import Testing
         #expect(pool.idleReused >= 2)
     }
 }
+
+/// A live view asks for the pools' reports as it goes (`Analyzer.snapshot`),
+/// and the reports consume the state they are made from: a snapshot must
+/// make them from a copy, leaving the analysis to finish as it would have.
+@Suite struct SnapshotsLeaveTheAnalysisWhole {
+    @Test(arguments: ["pool-go-default-c20.pcap", "pool-go-maxidle10-c10.pcap", "go-default-pool.pcap", "http-lossy.pcap"])
+    func finishAfterSnapshotsEqualsFinishAlone(fixture: String) throws {
+        let path = Paths.fixture(fixture)
+        let alone = try CaptureRun.analyzeFiles([path], threads: 1)
+        let capture = try OfflineCapture(path: path)
+        var analyzer = Analyzer()
+        var snapshots = 0
+        func take(_ bytes: UnsafeRawBufferPointer, _ wireLength: Int, _ timestamp: Int64) {
+            analyzer.ingest(bytes, wireLength: wireLength, linkType: LinkType(rawValue: capture.linkType), timestamp: timestamp)
+            if analyzer.packets % 5 == 0 {
+                _ = analyzer.snapshot()
+                snapshots += 1
+            }
+        }
+        // As CaptureRun reads a file: the savefile reader's records, then libpcap's.
+        reading: while true {
+            while let r = capture.nextFromSavefile() { take(r.bytes, r.wireLength, r.timestamp) }
+            switch capture.next() {
+            case .packet(let p):
+                take(p.bytes, p.wireLength, p.timestamp)
+            case .timeout, .failed:
+                continue
+            case .end:
+                break reading
+            }
+        }
+        let report = analyzer.finish()
+        #expect(snapshots > 3)
+        #expect(!report.pools.isEmpty)
+        #expect(report.pools == alone.pools)
+        #expect(report.capture.timeWaitHosts.map(\.host) == alone.capture.timeWaitHosts.map(\.host))
+        #expect(report.capture.timeWaitHosts.map(\.peak) == alone.capture.timeWaitHosts.map(\.peak))
+    }
+}
