@@ -204,13 +204,11 @@ extension PoolAnalyzer {
     /// Sharded analysis: the last batch.
     public mutating func lastBatch(captureEnd: Int64) -> PoolBatch { feed.end(captureEnd: captureEnd) }
 
-    /// Each pool's counts, by the feed's pool index.
-    public var tallies: [PoolTally] { feed.poolTallies }
-
-    /// The pools' tallies, moved out; the rest of the feed (its lookups by
-    /// pool, host and connection) is let go, before the reports are made.
+    /// Each pool's counts, by the feed's pool index, moved out: the feed
+    /// (with its lookups by pool, host and connection) is let go, before the
+    /// reports are made.
     public mutating func takeTallies() -> [PoolTally] {
-        let tallies = feed.takeTallies()
+        let tallies = feed.tallies
         feed = PoolFeed(settings: feed.settings, shares: feed.shares)
         return tallies
     }

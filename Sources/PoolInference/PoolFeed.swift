@@ -286,16 +286,6 @@ public struct PoolFeed: Sendable {
         return takeBatch(through: .max, timeWaitThrough: .max)
     }
 
-    /// Each pool's counts, by the feed's pool index (the sweeper's batches name pools by it).
-    public var poolTallies: [PoolTally] { tallies }
-
-    /// The pools' tallies, moved out (the feed is done).
-    public mutating func takeTallies() -> [PoolTally] {
-        var taken: [PoolTally] = []
-        swap(&taken, &tallies)
-        return taken
-    }
-
     // MARK: - Events
 
     private mutating func takeBatch(through: Int64, timeWaitThrough: Int64) -> PoolBatch {
