@@ -89,11 +89,11 @@ public struct PoolReport: Sendable, Equatable {
     }
 }
 
-/// A pool's open, busy and idle connections from `time` on. Kept as the
-/// sweep keeps them, the time in two 32-bit halves and the counts in 32 bits:
-/// 20 bytes a point, not 32, for up to 200 points a pool, and a server's
-/// capture has a pool per client.
-public struct TimelinePoint: Sendable, Equatable {
+/// A pool's open, busy and idle connections from `time` on: the point the
+/// sweep keeps (thinned by open count) and the report hands on, the time in
+/// two 32-bit halves and the counts in 32 bits. 20 bytes a point, not 32, for
+/// up to 200 points a pool, and a server's capture has a pool per client.
+public struct TimelinePoint: Sendable, Equatable, Weighted {
     private var at: SplitTime
     private var open32: Int32
     private var active32: Int32
@@ -115,6 +115,8 @@ public struct TimelinePoint: Sendable, Equatable {
         get { Int(idle32) }
         set { idle32 = Int32(clamping: newValue) }
     }
+
+    var weight: Int32 { open32 }
 
     public init(time: Int64, open: Int, active: Int, idle: Int) {
         at = SplitTime(time)

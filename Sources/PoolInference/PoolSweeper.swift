@@ -258,7 +258,9 @@ public struct PoolSweeper: Sendable {
             idleClosesByClient: t.clientIdleCloses, idleClosesByServer: t.serverIdleCloses,
             closesPerSecondClient: Double(t.closedByClient) / span, closesPerSecondServer: Double(t.closedByServer) / span,
             portExhaustionSeconds: exhaustion,
-            timeline: s.timeline.points.map { TimelinePoint(time: $0.time, open: Int($0.open), active: Int($0.active), idle: Int($0.idle)) },
+            // A copy of exactly its points: the sweep's buffer has room to grow,
+            // which the report would keep (4 MB with a pool per client).
+            timeline: s.timeline.points.map { $0 },
             requestsPerSecondTimeline: s.perSecond.enumerated().map { (s.firstRequest + Int64($0.offset) * 1_000_000_000, Int($0.element)) },
             inferred: InferredSettings(), findings: [])
         report.inferred = PoolAnalysis.infer(report, t, clientIdle: s.clientCloses, serverIdle: s.serverCloses,
@@ -294,7 +296,7 @@ struct PoolSweep: Sendable {
     var firstRequest = Int64.max
     var lastRequest = Int64.min
     var perSecond: [Int32] = []
-    var timeline = ThinnedTimeline<PoolPoint>()
+    var timeline = ThinnedTimeline<TimelinePoint>()
     var pointTime = Int64.min
     var clientCloses = IdleDurations()
     var serverCloses = IdleDurations()
@@ -461,8 +463,8 @@ struct PoolSweep: Sendable {
         }
     }
 
-    var point: PoolPoint {
-        PoolPoint(time: pointTime, open: Int32(clamping: open), active: Int32(clamping: active), idle: Int32(clamping: idle))
+    var point: TimelinePoint {
+        TimelinePoint(time: pointTime, open: open, active: active, idle: idle)
     }
 
     mutating func noteRequest(at t: Int64) {
@@ -682,23 +684,6 @@ struct SplitTime: Sendable, Equatable {
     }
 
     @inline(__always) var nanoseconds: Int64 { Int64(high) << 32 | Int64(low) }
-}
-
-/// A pool's state at an instant.
-struct PoolPoint: Weighted {
-    private var at: SplitTime
-    var open: Int32
-    var active: Int32
-    var idle: Int32
-    var weight: Int32 { open }
-    var time: Int64 { at.nanoseconds }
-
-    init(time: Int64, open: Int32, active: Int32, idle: Int32) {
-        at = SplitTime(time)
-        self.open = open
-        self.active = active
-        self.idle = idle
-    }
 }
 
 /// How long idle connections sat before a close by one side, leaving out

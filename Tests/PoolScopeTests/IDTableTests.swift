@@ -83,7 +83,6 @@ struct SplitMix {
 @Suite struct PoolStateLayout {
     @Test func sizes() {
         #expect(MemoryLayout<HostSweep.Point>.stride == 12)
-        #expect(MemoryLayout<PoolPoint>.stride == 20)
         #expect(MemoryLayout<PoolFeed.RunningTimeWait>.stride == 24)
         #expect(MemoryLayout<PoolEvent>.stride == 24)
         #expect(MemoryLayout<PackedIPv4FlowKey>.stride == 12)
@@ -95,7 +94,6 @@ struct SplitMix {
     func splitTimeKeepsEveryNanosecond(time: Int64) {
         #expect(SplitTime(time).nanoseconds == time)
         #expect(HostSweep.Point(time: time, count: 3).time == time)
-        #expect(PoolPoint(time: time, open: 1, active: 2, idle: 3).time == time)
         #expect(TimelinePoint(time: time, open: 1, active: 2, idle: 3).time == time)
     }
 }
