@@ -1,4 +1,5 @@
 import PacketDecode
+import TCPFlows
 
 /// A setting inferred from the wire, with what supports it.
 public struct Inferred<Value: Sendable & Equatable>: Sendable, Equatable {
@@ -117,6 +118,19 @@ public struct TimelinePoint: Sendable, Equatable, Weighted {
     }
 
     var weight: Int32 { open32 }
+
+    func packCounts(into packed: inout PackedInts) {
+        packed.append(Int64(open32))
+        packed.append(Int64(active32))
+        packed.append(Int64(idle32))
+    }
+
+    init(time: Int64, unpacking reader: inout PackedInts.Reader) {
+        at = SplitTime(time)
+        open32 = Int32(truncatingIfNeeded: reader.next())
+        active32 = Int32(truncatingIfNeeded: reader.next())
+        idle32 = Int32(truncatingIfNeeded: reader.next())
+    }
 
     public init(time: Int64, open: Int, active: Int, idle: Int) {
         at = SplitTime(time)

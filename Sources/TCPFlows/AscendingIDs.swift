@@ -25,12 +25,7 @@ public struct AscendingIDs: Sendable {
             blockFirst.append(id)
             blockStart.append(gaps.count)
         } else {
-            var gap = UInt(id - last)
-            while gap >= 0x80 {
-                gaps.append(UInt8(truncatingIfNeeded: gap) | 0x80)
-                gap >>= 7
-            }
-            gaps.append(UInt8(gap))
+            LEB128.append(UInt64(id - last), to: &gaps)
         }
         last = id
         count += 1
@@ -46,16 +41,7 @@ public struct AscendingIDs: Sendable {
         var i = blockStart[block]
         let end = block + 1 < blockStart.count ? blockStart[block + 1] : gaps.count
         while i < end {
-            var byte = gaps[i]
-            i += 1
-            var gap = UInt(byte & 0x7F), shift: UInt = 0
-            while byte >= 0x80 {
-                byte = gaps[i]
-                i += 1
-                shift += 7
-                gap |= UInt(byte & 0x7F) << shift
-            }
-            value += Int(gap)
+            value += Int(LEB128.read(gaps, at: &i))
             guard value < id else { break }
             below += 1
         }

@@ -88,6 +88,8 @@ struct SplitMix {
         #expect(MemoryLayout<PackedIPv4FlowKey>.stride == 12)
         #expect(MemoryLayout<ClosedFlows.Tombstone>.stride == 16)
         #expect(MemoryLayout<TimelinePoint>.stride == 20)
+        #expect(MemoryLayout<ThinnedTimeline<TimelinePoint>>.stride == 32)
+        #expect(MemoryLayout<IdleDurations>.stride == 56)
     }
 
     @Test(arguments: [Int64.min, -1_700_000_000_000_000_000, -5, 0, 1, (1 << 32) - 1, 1 << 32, 1_700_000_000_123_456_789, Int64.max] as [Int64])
@@ -95,6 +97,117 @@ struct SplitMix {
         #expect(SplitTime(time).nanoseconds == time)
         #expect(HostSweep.Point(time: time, count: 3).time == time)
         #expect(TimelinePoint(time: time, open: 1, active: 2, idle: 3).time == time)
+    }
+}
+
+/// Packed integers read back as they went in: every magnitude and sign,
+/// the extremes too.
+@Suite struct PackedIntsRoundTrip {
+    @Test func valuesComeBackInOrder() {
+        var generator = SplitMix(seed: 9)
+        var values: [Int64] = [0, 1, -1, 63, 64, -64, -65, 127, 128, Int64.max, Int64.min, Int64.max - 1, Int64.min + 1]
+        for _ in 0..<5_000 {
+            let bits = Int(generator.next() % 64)
+            values.append(Int64(bitPattern: generator.next()) >> bits)
+        }
+        var packed = PackedInts()
+        for v in values { packed.append(v) }
+        var reader = packed.reader
+        var back: [Int64] = []
+        while !reader.atEnd { back.append(reader.next()) }
+        #expect(back == values)
+        #expect(LEB128.unzigzag(LEB128.zigzag(-3)) == -3 && LEB128.zigzag(-1) == 1 && LEB128.zigzag(1) == 2)
+    }
+}
+
+/// The packed timeline against the plain array it replaced (the same
+/// thinning, written out here): after every append, the same points. The
+/// replacement of a group's last point by a heavier one, and each halving,
+/// are where a packed form goes wrong.
+@Suite struct ThinnedTimelineAgainstArray {
+    struct Reference<Point: Weighted> {
+        var points: [Point] = []
+        var group = 1, inGroup = 0
+        mutating func append(_ p: Point) {
+            if inGroup == 0 {
+                if points.count >= ThinnedTimeline<Point>.cap {
+                    points = stride(from: 0, to: points.count, by: 2).map { i in
+                        i + 1 < points.count && points[i + 1].weight > points[i].weight ? points[i + 1] : points[i]
+                    }
+                    group *= 2
+                }
+                points.append(p)
+            } else if p.weight > points[points.count - 1].weight {
+                points[points.count - 1] = p
+            }
+            inGroup += 1
+            if inGroup >= group { inGroup = 0 }
+        }
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func samePointsAsTheArray(seed: UInt64) {
+        var generator = SplitMix(seed: seed)
+        var timeline = ThinnedTimeline<TimelinePoint>()
+        var reference = Reference<TimelinePoint>()
+        var time: Int64 = 1_700_000_000_000_000_000
+        for step in 0..<6_000 {
+            switch generator.next() % 4 {
+            case 0: time += 0
+            case 1: time += Int64(generator.next() % (1 << 40))
+            default: time += Int64(generator.next() % 5_000_000)
+            }
+            let open = generator.next() % 50 == 0 ? Int(Int32.max) : Int(generator.next() % 300)
+            let p = TimelinePoint(time: time, open: open, active: Int(generator.next() % 200), idle: Int(generator.next() % 3))
+            timeline.append(p)
+            reference.append(p)
+            if step % 7 == 0 || step > 5_990 {
+                #expect(timeline.points == reference.points, "after \(step + 1) points")
+            }
+        }
+        #expect(timeline.group == reference.group && timeline.group > 8)
+        // A host's points, negative times and counts among them.
+        var hosts = ThinnedTimeline<HostSweep.Point>()
+        var hostReference = Reference<HostSweep.Point>()
+        for i in 0..<1_000 {
+            let p = HostSweep.Point(time: Int64(i) * 1_000_003 - 5_000_000, count: Int32(truncatingIfNeeded: generator.next() % 40) - 3)
+            hosts.append(p)
+            hostReference.append(p)
+        }
+        #expect(hosts.points.map { [$0.time, Int64($0.count)] } == hostReference.points.map { [$0.time, Int64($0.count)] })
+        #expect(hosts.count == hostReference.points.count && hosts.group == 8)
+    }
+}
+
+/// The idle-close samples, packed, against Doubles kept the way they were:
+/// every close counted, 1,024 kept, every other one dropped each time it fills.
+@Suite struct IdleDurationsAgainstDoubles {
+    @Test func sameSamples() {
+        var generator = SplitMix(seed: 4)
+        var durations = IdleDurations()
+        var reference: [Double] = []
+        var every = 1, skip = 0
+        var lastIdle: Int64 = 0
+        for i in 0..<5_000 {
+            let idle = Int64(generator.next() % (i % 3 == 0 ? 200_000_000_000 : 50_000_000))
+            // Ends 10 ms apart: none is one of a bulk close.
+            durations.add(end: Int64(i) * 10_000_000, idle: idle)
+            if i > 0 {
+                // The previous one is flushed by this add.
+                if skip > 0 { skip -= 1 } else {
+                    reference.append(Double(lastIdle) / 1e9)
+                    skip = every - 1
+                    if reference.count >= 1024 {
+                        reference = stride(from: 0, to: reference.count, by: 2).map { reference[$0] }
+                        every *= 2
+                        skip = every - 1
+                    }
+                }
+            }
+            lastIdle = idle
+        }
+        #expect(durations.values == reference)
+        #expect(durations.count == 4_999 && every == 8)
     }
 }
 
