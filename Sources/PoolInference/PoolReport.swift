@@ -1,5 +1,4 @@
 import PacketDecode
-import TCPFlows
 
 /// A setting inferred from the wire, with what supports it.
 public struct Inferred<Value: Sendable & Equatable>: Sendable, Equatable {
@@ -119,10 +118,12 @@ public struct TimelinePoint: Sendable, Equatable, Weighted {
 
     var weight: Int32 { open32 }
 
-    func packCounts(into packed: inout PackedInts) {
-        packed.append(Int64(open32))
-        packed.append(Int64(active32))
-        packed.append(Int64(idle32))
+    static var packedCounts: Int { 3 }
+
+    func packCounts(into group: inout PackedInts.Group) {
+        group.put(Int64(open32))
+        group.put(Int64(active32))
+        group.put(Int64(idle32))
     }
 
     init(time: Int64, unpacking reader: inout PackedInts.Reader) {

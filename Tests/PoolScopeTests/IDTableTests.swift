@@ -112,9 +112,10 @@ struct SplitMix {
         }
         var packed = PackedInts()
         for v in values { packed.append(v) }
-        var reader = packed.reader
         var back: [Int64] = []
-        while !reader.atEnd { back.append(reader.next()) }
+        packed.withReader { reader in
+            while !reader.atEnd { back.append(reader.next()) }
+        }
         #expect(back == values)
         #expect(LEB128.unzigzag(LEB128.zigzag(-3)) == -3 && LEB128.zigzag(-1) == 1 && LEB128.zigzag(1) == 2)
     }
