@@ -6,40 +6,31 @@ import TCPFlows
 /// and counts: 1 to 5 bytes each, where Int64s and Int32s were 8 and 4.
 ///
 /// At most 64 KB (a timeline or a sample is bounded well below). The bytes
-/// past `used` are room, written in one fixed-size store per group: an
-/// array's append per byte, or of a few bytes, cost more than the encoding.
+/// past `used` are room, written in place: an array's append per byte, or
+/// of a few bytes, cost more than the encoding.
 struct PackedInts: Sendable {
     private var bytes: [UInt8] = []
     private(set) var used: UInt16 = 0
 
     var isEmpty: Bool { used == 0 }
 
-    /// Up to four values encoded on the stack, stored together.
-    struct Group {
-        fileprivate var storage: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-        private(set) var count = 0
+    /// Writes up to four values straight into the room past the bytes in
+    /// use (a timeline point's): one room check and one uniqueness check.
+    struct Writer {
+        fileprivate let base: UnsafeMutableRawPointer
+        fileprivate var end: Int
 
         @inline(__always)
         mutating func put(_ value: Int64) {
-            var v = LEB128.zigzag(value)
-            var n = count
-            withUnsafeMutableBytes(of: &storage) { p in
-                while v >= 0x80 {
-                    p[n] = UInt8(truncatingIfNeeded: v) | 0x80
-                    n += 1
-                    v >>= 7
-                }
-                p[n] = UInt8(truncatingIfNeeded: v)
-                n += 1
-            }
-            count = n
+            LEB128.store(LEB128.zigzag(value), at: base, &end)
         }
     }
 
-    static let groupBytes = MemoryLayout<(UInt64, UInt64, UInt64, UInt64, UInt64)>.size
+    /// Room for four varints.
+    static let groupBytes = 40
 
     @inline(__always)
-    mutating func append(_ group: Group) {
+    mutating func append(_ write: (inout Writer) -> Void) {
         let at = Int(used)
         if bytes.count - at < Self.groupBytes {
             // Room grows by a quarter (an array's own growth doubles): its
@@ -47,18 +38,15 @@ struct PackedInts: Sendable {
             bytes.reserveCapacity(at + at / 4 + Self.groupBytes + 8)
             bytes.append(contentsOf: repeatElement(0, count: bytes.capacity - bytes.count))
         }
-        bytes.withUnsafeMutableBytes { dst in
-            withUnsafeBytes(of: group.storage) { src in
-                (dst.baseAddress! + at).copyMemory(from: src.baseAddress!, byteCount: Self.groupBytes)
-            }
-        }
-        used = UInt16(at + group.count)
+        used = UInt16(bytes.withUnsafeMutableBytes { room in
+            var writer = Writer(base: room.baseAddress!, end: at)
+            write(&writer)
+            return writer.end
+        })
     }
 
     mutating func append(_ value: Int64) {
-        var group = Group()
-        group.put(value)
-        append(group)
+        append { $0.put(value) }
     }
 
     /// The value whose bytes start at `offset`.

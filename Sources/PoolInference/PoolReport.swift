@@ -120,10 +120,10 @@ public struct TimelinePoint: Sendable, Equatable, Weighted {
 
     static var packedCounts: Int { 3 }
 
-    func packCounts(into group: inout PackedInts.Group) {
-        group.put(Int64(open32))
-        group.put(Int64(active32))
-        group.put(Int64(idle32))
+    func packCounts(into writer: inout PackedInts.Writer) {
+        writer.put(Int64(open32))
+        writer.put(Int64(active32))
+        writer.put(Int64(idle32))
     }
 
     init(time: Int64, unpacking reader: inout PackedInts.Reader) {

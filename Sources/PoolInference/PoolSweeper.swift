@@ -630,7 +630,7 @@ protocol Weighted: Sendable {
     var time: Int64 { get }
     /// How many counts `packCounts` puts.
     static var packedCounts: Int { get }
-    func packCounts(into group: inout PackedInts.Group)
+    func packCounts(into writer: inout PackedInts.Writer)
     init(time: Int64, unpacking reader: inout PackedInts.Reader)
 }
 
@@ -679,11 +679,12 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     }
 
     private mutating func pack(_ p: Point) {
-        var group = PackedInts.Group()
-        group.put(p.time &- lastTime)
-        p.packCounts(into: &group)
         lastStart = packed.used
-        packed.append(group)
+        let gap = p.time &- lastTime
+        packed.append { writer in
+            writer.put(gap)
+            p.packCounts(into: &writer)
+        }
         lastTime = p.time
         lastWeight = p.weight
         points16 += 1
@@ -730,14 +731,7 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
                     if next.weight > kept.weight { kept = next }
                 }
                 keptStart = w
-                var gap = LEB128.zigzag(kept.time &- keptTime)
-                while gap >= 0x80 {
-                    p[w] = UInt8(truncatingIfNeeded: gap) | 0x80
-                    w += 1
-                    gap >>= 7
-                }
-                p[w] = UInt8(truncatingIfNeeded: gap)
-                w += 1
+                LEB128.store(LEB128.zigzag(kept.time &- keptTime), at: UnsafeMutableRawPointer(p.baseAddress!), &w)
                 let length = kept.counts.count
                 (p.baseAddress! + w).update(from: p.baseAddress! + kept.counts.lowerBound, count: length)
                 w += length
@@ -851,8 +845,8 @@ struct HostSweep: Sendable {
 
         static var packedCounts: Int { 1 }
 
-        func packCounts(into group: inout PackedInts.Group) {
-            group.put(Int64(count))
+        func packCounts(into writer: inout PackedInts.Writer) {
+            writer.put(Int64(count))
         }
 
         init(time: Int64, unpacking reader: inout PackedInts.Reader) {

@@ -14,24 +14,23 @@ public enum LEB128 {
         bytes.append(UInt8(v))
     }
 
-    /// The varint at `i`, which moves past it.
+    /// Stores a varint at `base + n`, moving `n` past it (room is the caller's).
     @inlinable @inline(__always)
-    public static func read(_ bytes: [UInt8], at i: inout Int) -> UInt64 {
-        var byte = bytes[i]
-        i += 1
-        var value = UInt64(byte & 0x7F), shift: UInt64 = 0
-        while byte >= 0x80 {
-            byte = bytes[i]
-            i += 1
-            shift += 7
-            value |= UInt64(byte & 0x7F) << shift
+    public static func store(_ value: UInt64, at base: UnsafeMutableRawPointer, _ n: inout Int) {
+        var v = value
+        while v >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: n, as: UInt8.self)
+            n += 1
+            v >>= 7
         }
-        return value
+        base.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: n, as: UInt8.self)
+        n += 1
     }
 
-    /// The same over a buffer the caller has checked holds whole varints.
+    /// The varint at `i`, which moves past it: in an array, or in a buffer
+    /// the caller has checked holds whole varints.
     @inlinable @inline(__always)
-    public static func read(_ bytes: UnsafeBufferPointer<UInt8>, at i: inout Int) -> UInt64 {
+    public static func read<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, at i: inout Int) -> UInt64 where Bytes.Index == Int {
         var byte = bytes[i]
         i += 1
         var value = UInt64(byte & 0x7F), shift: UInt64 = 0
