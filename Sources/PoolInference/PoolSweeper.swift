@@ -708,7 +708,7 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     /// now from the point kept before it and its counts' bytes as they were.
     /// It never writes past what it has read: a gap that now spans two or
     /// three is at most as long as theirs were together. (Unpacking every
-    /// point and packing the half that stay was 1.5% of a run's instructions.)
+    /// point and packing the half that stay was 1.8% of a run's instructions.)
     mutating func halve() {
         let n = count
         var keptTime: Int64 = 0, keptWeight: Int32 = 0, keptStart = 0
