@@ -590,15 +590,27 @@ public struct PoolTally: Sendable {
 
 /// Connection ids for a finding: the lowest `limit` of them, and how many there were.
 public struct IDList: Sendable {
-    /// The lowest ids so far, at most the limit: a max-heap (the highest kept
-    /// first) until `final` sorts them. Four bytes an id while every one fits
-    /// (ids are connection numbers, or a sharded run's packet numbers); eight
-    /// from the first that does not. A pool keeps three lists, which grow with
-    /// its connections up to the limit: 0.8 MB of Ints at the end of the 1 GB
-    /// capture, where 256 pools have about 400 connections each.
-    private var narrow: [UInt32] = []
-    private var wide: [Int]?
+    /// Until `limit` ids, every one is kept, in the order they came, packed:
+    /// the last id and how many there are (12 bytes), then each as a zigzag
+    /// varint of its gap from the one before. Ids come nearly in
+    /// order, as connections finish, a pool's a few hundred apart: 2 or 3
+    /// bytes an id, where they were 4. The lists fill as a capture goes on (a
+    /// pool keeps three, 0.4 MB more at the 1 GB benchmark capture's peak than
+    /// at the 100 MB one's), so this was part of what a longer capture held.
+    ///
+    /// From the limit on, the lowest `limit` so far: a max-heap (the highest
+    /// kept first) until `final` sorts them, of UInt32 while every one fits
+    /// (ids are connection numbers, or a sharded run's packet numbers), of
+    /// Int from the first that does not.
+    private enum Kept: Sendable {
+        case log([UInt8])
+        case narrow([UInt32])
+        case wide([Int])
+    }
+    private var kept = Kept.log([])
     public private(set) var count = 0
+
+    private static let header = 12
 
     /// Ids come about nearly in order (as connections finish), so once the
     /// list is full most are above the highest kept and cost a compare. (It
@@ -609,16 +621,77 @@ public struct IDList: Sendable {
     }
 
     private mutating func keep(_ id: Int, limit: Int) {
-        if wide == nil {
-            if let small = UInt32(exactly: id) {
-                Self.keep(small, in: &narrow, limit: limit)
+        // Each case takes its array out of `kept` while it changes it, so
+        // that the array stays uniquely referenced (no copy).
+        switch kept {
+        case .log(var bytes):
+            let (last, n) = Self.logEnd(bytes)
+            guard n < limit else {
+                kept = Self.heap(of: Self.ids(inLog: bytes), limit: limit)
+                keep(id, limit: limit)
                 return
             }
-            // A max-heap stays one under a map that keeps the order.
-            wide = narrow.map { Int($0) }
-            narrow = []
+            kept = .log([])
+            if bytes.isEmpty {
+                bytes.reserveCapacity(Self.header + 4)
+                bytes.append(contentsOf: repeatElement(0, count: Self.header))
+            }
+            LEB128.append(LEB128.zigzag(Int64(id) &- Int64(last)), to: &bytes)
+            bytes.withUnsafeMutableBytes { b in
+                b.storeBytes(of: Int64(id).littleEndian, toByteOffset: 0, as: Int64.self)
+                b.storeBytes(of: UInt32(n + 1).littleEndian, toByteOffset: 8, as: UInt32.self)
+            }
+            kept = .log(bytes)
+        case .narrow(var heap):
+            kept = .log([])
+            if let small = UInt32(exactly: id) {
+                Self.keep(small, in: &heap, limit: limit)
+                kept = .narrow(heap)
+            } else {
+                // A max-heap stays one under a map that keeps the order.
+                var wide = heap.map { Int($0) }
+                heap = []
+                Self.keep(id, in: &wide, limit: limit)
+                kept = .wide(wide)
+            }
+        case .wide(var heap):
+            kept = .log([])
+            Self.keep(id, in: &heap, limit: limit)
+            kept = .wide(heap)
         }
-        Self.keep(id, in: &wide!, limit: limit)
+    }
+
+    /// A log's last id and how many it holds.
+    private static func logEnd(_ bytes: [UInt8]) -> (last: Int, count: Int) {
+        guard bytes.count >= header else { return (0, 0) }
+        return bytes.withUnsafeBytes { b in
+            (Int(Int64(littleEndian: b.loadUnaligned(fromByteOffset: 0, as: Int64.self))),
+             Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt32.self))))
+        }
+    }
+
+    private static func ids(inLog bytes: [UInt8]) -> [Int] {
+        let n = logEnd(bytes).count
+        var ids: [Int] = []
+        ids.reserveCapacity(n)
+        var at = header, id: Int64 = 0
+        for _ in 0..<n {
+            id &+= LEB128.unzigzag(LEB128.read(bytes, at: &at))
+            ids.append(Int(id))
+        }
+        return ids
+    }
+
+    /// The lowest `limit` of `ids`, as a heap.
+    private static func heap(of ids: [Int], limit: Int) -> Kept {
+        if ids.allSatisfy({ UInt32(exactly: $0) != nil }) {
+            var heap: [UInt32] = []
+            for id in ids { keep(UInt32(id), in: &heap, limit: limit) }
+            return .narrow(heap)
+        }
+        var heap: [Int] = []
+        for id in ids { keep(id, in: &heap, limit: limit) }
+        return .wide(heap)
     }
 
     @inline(__always)
@@ -631,17 +704,23 @@ public struct IDList: Sendable {
         }
     }
 
-    /// The ids kept, in heap order.
-    private var kept: [Int] { wide ?? narrow.map { Int($0) } }
+    /// The ids kept, in no particular order.
+    private var keptIDs: [Int] {
+        switch kept {
+        case .log(let bytes): Self.ids(inLog: bytes)
+        case .narrow(let heap): heap.map { Int($0) }
+        case .wide(let heap): heap
+        }
+    }
 
     mutating func merge(_ o: IDList, limit: Int) {
-        for id in o.kept { keep(id, limit: limit) }
+        for id in o.keptIDs { keep(id, limit: limit) }
         count += o.count
     }
 
     /// The lowest `limit`, ascending, passed through `renumber` (which keeps their order), and how many there were.
     func final(limit: Int, _ renumber: ((Int) -> Int)?) -> (ids: [Int], count: Int) {
-        var ids = kept
+        var ids = keptIDs
         ids.sort()
         if ids.count > limit { ids.removeLast(ids.count - limit) }
         if let renumber { ids = ids.map(renumber) }

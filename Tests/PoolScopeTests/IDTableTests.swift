@@ -75,6 +75,30 @@ struct SplitMix {
         for id in all.reversed() { late.add(id + shift, limit: 10) }
         #expect(late.final(limit: 10, { $0 - shift }).ids == Array(all.sorted().prefix(10)))
     }
+
+    /// Under the limit every id is kept, packed as gaps (back and forth,
+    /// wide ones too): two such lists merged, and one that reaches the limit
+    /// exactly, then passes it.
+    @Test func everyIDUnderTheLimit() {
+        var generator = SplitMix(seed: 7)
+        var list = IDList(), other = IDList()
+        var all: [Int] = []
+        for step in 0..<3_000 {
+            var id = step * 300 + Int(generator.next() % 1_000) - 500
+            if step % 97 == 0 { id += Int(UInt32.max) * 3 }
+            if step % 89 == 0 { id = -id }
+            all.append(id)
+            if step % 2 == 0 { list.add(id, limit: 5_000) } else { other.add(id, limit: 5_000) }
+        }
+        list.merge(other, limit: 5_000)
+        #expect(list.final(limit: 5_000, nil).ids == all.sorted())
+        var full = IDList()
+        for id in all.prefix(100) { full.add(id, limit: 100) }
+        #expect(full.final(limit: 100, nil).ids == Array(all.prefix(100)).sorted())
+        full.add(Int.min, limit: 100)
+        #expect(full.final(limit: 100, nil).ids == Array(([Int.min] + all.prefix(100)).sorted().prefix(100)))
+        #expect(full.final(limit: 100, nil).count == 101)
+    }
 }
 
 /// The sizes the memory budget counts on (BENCHMARKS.md, "Memory"): what a
