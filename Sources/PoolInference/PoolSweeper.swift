@@ -714,29 +714,35 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
         var keptTime: Int64 = 0, keptWeight: Int32 = 0, keptStart = 0
         packed.rewrite { p in
             let bytes = UnsafeBufferPointer(p)
+            let base = UnsafeMutableRawPointer(p.baseAddress!)
+            // r reads, w writes (w <= r); a pair's heavier point is noted by
+            // where its counts' bytes are.
             var r = 0, w = 0, time: Int64 = 0
-            // One point's time, weight, and where its counts' bytes are.
-            func read() -> (time: Int64, weight: Int32, counts: Range<Int>) {
-                time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
-                let start = r
-                let weight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
-                for _ in 1..<Point.packedCounts { while bytes[r] >= 0x80 { r += 1 }; r += 1 }
-                return (time, weight, start..<r)
-            }
             var i = 0
             while i < n {
-                var kept = read()
+                time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
+                var winTime = time, winStart = r
+                var winWeight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
+                for _ in 1..<Point.packedCounts { while bytes[r] >= 0x80 { r += 1 }; r += 1 }
+                var winEnd = r
                 if i + 1 < n {
-                    let next = read()
-                    if next.weight > kept.weight { kept = next }
+                    time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
+                    let start = r
+                    let weight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
+                    for _ in 1..<Point.packedCounts { while bytes[r] >= 0x80 { r += 1 }; r += 1 }
+                    if weight > winWeight {
+                        winTime = time
+                        winStart = start
+                        winWeight = weight
+                        winEnd = r
+                    }
                 }
                 keptStart = w
-                LEB128.store(LEB128.zigzag(kept.time &- keptTime), at: UnsafeMutableRawPointer(p.baseAddress!), &w)
-                let length = kept.counts.count
-                (p.baseAddress! + w).update(from: p.baseAddress! + kept.counts.lowerBound, count: length)
-                w += length
-                keptTime = kept.time
-                keptWeight = kept.weight
+                LEB128.store(LEB128.zigzag(winTime &- keptTime), at: base, &w)
+                (base + w).copyMemory(from: base + winStart, byteCount: winEnd - winStart)
+                w += winEnd - winStart
+                keptTime = winTime
+                keptWeight = winWeight
                 i += 2
             }
             return w

@@ -27,10 +27,9 @@ public enum LEB128 {
         n += 1
     }
 
-    /// The varint at `i`, which moves past it: in an array, or in a buffer
-    /// the caller has checked holds whole varints.
+    /// The varint at `i` in a buffer holding whole varints; `i` moves past it.
     @inlinable @inline(__always)
-    public static func read<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, at i: inout Int) -> UInt64 where Bytes.Index == Int {
+    public static func read(_ bytes: UnsafeBufferPointer<UInt8>, at i: inout Int) -> UInt64 {
         var byte = bytes[i]
         i += 1
         var value = UInt64(byte & 0x7F), shift: UInt64 = 0
@@ -41,6 +40,12 @@ public enum LEB128 {
             value |= UInt64(byte & 0x7F) << shift
         }
         return value
+    }
+
+    /// The same in an array.
+    @inlinable @inline(__always)
+    public static func read(_ bytes: [UInt8], at i: inout Int) -> UInt64 {
+        bytes.withUnsafeBufferPointer { read($0, at: &i) }
     }
 
     @inlinable @inline(__always)
