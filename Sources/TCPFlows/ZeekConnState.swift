@@ -166,15 +166,13 @@ public struct ZeekConnState: Sendable {
             count += 1
         }
 
+        /// The letters read in place: in little-endian words, letter i is byte
+        /// i of `first` (an array built per connection for its history was
+        /// 1.3% of a run's instructions).
         var text: String {
-            var letters: [UInt8] = []
-            letters.reserveCapacity(count)
-            for i in 0..<min(count, 24) {
-                let word = i < 8 ? first.0 : (i < 16 ? first.1 : first.2)
-                letters.append(UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8)))
-            }
-            letters += more
-            return String(decoding: letters, as: UTF8.self)
+            let words = (first.0.littleEndian, first.1.littleEndian, first.2.littleEndian)
+            let head = withUnsafeBytes(of: words) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[0..<min(count, 24)]), as: UTF8.self) }
+            return more.isEmpty ? head : head + String(decoding: more, as: UTF8.self)
         }
     }
 
