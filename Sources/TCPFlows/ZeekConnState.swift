@@ -182,9 +182,11 @@ public struct ZeekConnState: Sendable {
     private var originator = Endpoint()
     private var responder = Endpoint()
 
-    public var history: String { log.text }
+    // The getters are inlined: `Connection.finish` reads them from its
+    // state in place, and each call first copied the whole model.
+    @inline(__always) public var history: String { log.text }
     /// Bytes Zeek would count as missed (content gaps).
-    public var missedBytes: Int { log.missedBytes }
+    @inline(__always) public var missedBytes: Int { log.missedBytes }
 
     // Bits of `historySeen`, per direction (responder's shifted by 16).
     private static let synBit: UInt32 = 1, finBit: UInt32 = 2, rstBit: UInt32 = 4, finRstBit: UInt32 = 8
@@ -428,7 +430,7 @@ public struct ZeekConnState: Sendable {
     // MARK: - Verdict
 
     /// Zeek's conn_state for the connection as it stands.
-    public var connState: String {
+    @inline(__always) public var connState: String {
         let os = originator.state, rs = responder.state
         let oInactive = os == .inactive || os == .partial
         let rInactive = rs == .inactive || rs == .partial
@@ -466,6 +468,6 @@ public struct ZeekConnState: Sendable {
     }
 
     /// Payload bytes by sequence numbers, as Zeek's orig_bytes / resp_bytes.
-    public var originatorBytes: Int { originator.size(peer: responder) }
-    public var responderBytes: Int { responder.size(peer: originator) }
+    @inline(__always) public var originatorBytes: Int { originator.size(peer: responder) }
+    @inline(__always) public var responderBytes: Int { responder.size(peer: originator) }
 }
