@@ -116,12 +116,12 @@ public struct HTTPConversation: Sendable {
     /// What the framers report goes straight into this (a part of self apart
     /// from the framers, so a framer can write it while it runs): collecting
     /// events first copied every head twice and was a fifth of the analysis.
-    var pairing: HTTPPairing
+    @usableFromInline var pairing: HTTPPairing
     var clientHello: [UInt8] = []
     var serverHello: [UInt8] = []
     var clientHelloDone = false
     var serverHelloDone = false
-    var tls: TLSInfo?
+    @usableFromInline var tls: TLSInfo?
     var exchanges = 0
     var lastSenderWasClient: Bool?
 
@@ -196,12 +196,15 @@ public struct HTTPConversation: Sendable {
     /// Requests seen so far, and whether one is outstanding (sent, not yet answered).
     public var requestsSoFar: Int { pairing.transactionCount }
     /// The transactions so far (the pool analysis follows them while the connection is open).
-    public var transactionsSoFar: [HTTPTransaction] { pairing.transactions }
+    /// (This and `progress` are inlinable, hence the pairing's `@usableFromInline`:
+    /// TCPFlows reads them at every tick from a connection in place, and a
+    /// call across the module took a copy of the whole conversation first.)
+    @inlinable public var transactionsSoFar: [HTTPTransaction] { pairing.transactions }
     /// The TLS hello's details, once seen.
     public var tlsSoFar: TLSInfo? { tls }
     /// Grows whenever a request starts, a response ends or the TLS hello is
     /// read: whether there is anything new for the pool analysis.
-    public var progress: Int { pairing.transactionCount &+ pairing.answered &+ (tls == nil ? 0 : 1) }
+    @inlinable public var progress: Int { pairing.transactionCount &+ pairing.answered &+ (tls == nil ? 0 : 1) }
     public var hasOutstandingRequest: Bool { pairing.answered < pairing.transactionCount || !requestFramer.isIdle }
 
     public var summary: HTTPSummary {
@@ -265,13 +268,13 @@ public struct HTTPConversation: Sendable {
 /// Pairs requests with responses in order (pipelining) and times them, as
 /// the two framers report: the requests' framer when `fromClient`, else the
 /// responses'. A request is answered by the next final response.
-struct HTTPPairing: HTTPFramerSink, Sendable {
+@usableFromInline struct HTTPPairing: HTTPFramerSink, Sendable {
     let opened: Int64
     var fromClient = true
-    var transactions: [HTTPTransaction] = []
-    var transactionCount = 0
+    @usableFromInline var transactions: [HTTPTransaction] = []
+    @usableFromInline var transactionCount = 0
     /// Index (into all requests) of the one the next final response answers.
-    var answered = 0
+    @usableFromInline var answered = 0
     var responses = 0
     var unknownGaps = 0
     var upgraded: String?
@@ -301,7 +304,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         index < transactions.count ? transactions[index].method : nil
     }
 
-    mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int) {
+    @usableFromInline mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int) {
         if fromClient { requestHead(head, start: start, headBytes: headBytes) } else { responseHead(head, start: start, headBytes: headBytes) }
     }
 
@@ -355,7 +358,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         }
     }
 
-    mutating func end(at time: Int64, bodyBytes: Int) {
+    @usableFromInline mutating func end(at time: Int64, bodyBytes: Int) {
         if fromClient {
             if let i = transactions.indices.last, i == transactionCount - 1 {
                 transactions[i].requestEnd = time
@@ -376,7 +379,7 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         pendingInterim = 0
     }
 
-    mutating func lostSync() {
+    @usableFromInline mutating func lostSync() {
         if fromClient {
             if !resyncingAfterGap { unreadRequestBytes = true }
         } else {
@@ -385,13 +388,13 @@ struct HTTPPairing: HTTPFramerSink, Sendable {
         }
     }
 
-    mutating func stopped() {
+    @usableFromInline mutating func stopped() {
         // Upgraded or tunnelled: nothing more is HTTP/1.x either way.
         if !fromClient { stopRequests = true }
     }
 
     /// How the response's body is framed: it depends on the request it answers.
-    func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
+    @usableFromInline func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
         guard let status = head.status else { return .none }
         if status == 101 { return .stop }
         let method = methodOf(answered)
