@@ -12,8 +12,6 @@ struct PackedInts: Sendable {
     private var bytes: [UInt8] = []
     private(set) var used: UInt16 = 0
 
-    var isEmpty: Bool { used == 0 }
-
     /// Writes up to four values straight into the room past the bytes in
     /// use (a timeline point's): one room check and one uniqueness check.
     struct Writer {

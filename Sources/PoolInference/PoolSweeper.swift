@@ -715,34 +715,29 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
         packed.rewrite { p in
             let bytes = UnsafeBufferPointer(p)
             let base = UnsafeMutableRawPointer(p.baseAddress!)
-            // r reads, w writes (w <= r); a pair's heavier point is noted by
-            // where its counts' bytes are.
+            // r reads, w writes (w <= r).
             var r = 0, w = 0, time: Int64 = 0
+            // The next point's time, its weight (the first count), and where its counts' bytes are.
+            func next() -> (time: Int64, weight: Int32, counts: Range<Int>) {
+                time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
+                let start = r
+                let weight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
+                for _ in 1..<Point.packedCounts { LEB128.skip(bytes, at: &r) }
+                return (time, weight, start..<r)
+            }
             var i = 0
             while i < n {
-                time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
-                var winTime = time, winStart = r
-                var winWeight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
-                for _ in 1..<Point.packedCounts { while bytes[r] >= 0x80 { r += 1 }; r += 1 }
-                var winEnd = r
+                var kept = next()
                 if i + 1 < n {
-                    time &+= LEB128.unzigzag(LEB128.read(bytes, at: &r))
-                    let start = r
-                    let weight = Int32(truncatingIfNeeded: LEB128.unzigzag(LEB128.read(bytes, at: &r)))
-                    for _ in 1..<Point.packedCounts { while bytes[r] >= 0x80 { r += 1 }; r += 1 }
-                    if weight > winWeight {
-                        winTime = time
-                        winStart = start
-                        winWeight = weight
-                        winEnd = r
-                    }
+                    let other = next()
+                    if other.weight > kept.weight { kept = other }
                 }
                 keptStart = w
-                LEB128.store(LEB128.zigzag(winTime &- keptTime), at: base, &w)
-                (base + w).copyMemory(from: base + winStart, byteCount: winEnd - winStart)
-                w += winEnd - winStart
-                keptTime = winTime
-                keptWeight = winWeight
+                LEB128.store(LEB128.zigzag(kept.time &- keptTime), at: base, &w)
+                (base + w).copyMemory(from: base + kept.counts.lowerBound, byteCount: kept.counts.count)
+                w += kept.counts.count
+                keptTime = kept.time
+                keptWeight = kept.weight
                 i += 2
             }
             return w

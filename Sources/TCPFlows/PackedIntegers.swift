@@ -42,6 +42,13 @@ public enum LEB128 {
         return value
     }
 
+    /// Moves `i` past the varint there, unread.
+    @inlinable @inline(__always)
+    public static func skip(_ bytes: UnsafeBufferPointer<UInt8>, at i: inout Int) {
+        while bytes[i] >= 0x80 { i += 1 }
+        i += 1
+    }
+
     /// The same in an array.
     @inlinable @inline(__always)
     public static func read(_ bytes: [UInt8], at i: inout Int) -> UInt64 {
