@@ -67,14 +67,15 @@ public final class OfflineCapture: PacketSource {
         return offset >= 0 ? offset : nil
     }
 
-    /// The next record while the savefile reader has it: plain values, no
-    /// `PacketReadResult` (whose error case makes it costly to return and
-    /// destroy per packet). Nil means: call `next()`, which says what follows
+    /// The savefile reader while records come from it; nil once reading is
+    /// on libpcap, or over. A caller's per-packet loop takes records straight
+    /// from its `next()` (inlined there: plain values, no `PacketReadResult`,
+    /// whose error case makes it costly to return and destroy per packet),
+    /// and calls `next()` here when that returns nil, which says what follows
     /// (the end, or reading on through libpcap).
-    @inline(__always)
-    public func nextFromSavefile() -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)? {
+    public var savefileReader: SavefileReader? {
         guard !finished, let reader else { return nil }
-        return reader._withUnsafeGuaranteedRef { $0.next() }
+        return reader.takeUnretainedValue()
     }
 
     @inline(__always)

@@ -193,11 +193,20 @@ public enum CaptureRun {
         let linkType = LinkType(rawValue: source.linkType)
         analyzer.setSource(source.sourceIndex)
         while true {
-            while let record = source.nextFromSavefile() {
-                analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
-                if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
-            }
+            if let reader = source.savefileReader { drain(reader, linkType: linkType, into: &analyzer, progress: progress) }
             guard take(source.next(), into: &analyzer, progress: progress) else { return }
+        }
+    }
+
+    /// Records straight from the savefile reader while it has them: its
+    /// `next()` and the analyzer's `ingest` both inlined into this loop. A
+    /// function of its own: written inside the loop above, `ingest` was left a
+    /// call (0.6% more instructions on one thread, 1.4% on two).
+    @inline(never)
+    static func drain(_ reader: SavefileReader, linkType: LinkType, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)?) {
+        while let record = reader.next() {
+            analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
+            if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
         }
     }
 

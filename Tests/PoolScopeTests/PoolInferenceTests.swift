@@ -197,7 +197,7 @@ import Testing
         }
         // As CaptureRun reads a file: the savefile reader's records, then libpcap's.
         reading: while true {
-            while let r = capture.nextFromSavefile() { take(r.bytes, r.wireLength, r.timestamp) }
+            while let r = capture.savefileReader?.next() { take(r.bytes, r.wireLength, r.timestamp) }
             switch capture.next() {
             case .packet(let p):
                 take(p.bytes, p.wireLength, p.timestamp)
