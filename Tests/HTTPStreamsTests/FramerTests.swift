@@ -103,6 +103,24 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
         #expect(events.last == .end(at: 5, bodyBytes: 3))
     }
 
+    /// The framer reuses the last Host's String when the bytes repeat: each
+    /// request must still name its own host, bytes that are not UTF-8
+    /// included (decoded with U+FFFD, and equal to that character's bytes).
+    @Test func eachRequestNamesItsOwnHost() {
+        var bytes: [UInt8] = []
+        for host in [Array("a.example".utf8), Array("a.example".utf8), Array("c.example".utf8), Array("b.example:8080".utf8), Array("a.example".utf8),
+                     [0x61, 0xFF], [0x61, 0xEF, 0xBF, 0xBD], [], Array("a.example".utf8)] {
+            bytes += Array("GET / HTTP/1.1\r\nHost: ".utf8) + host + Array("\r\n\r\n".utf8)
+        }
+        var events: [HTTPFramerEvent] = []
+        var framer = HTTPFramer(role: .requests)
+        bytes.withUnsafeBytes { framer.consume($0, at: 0, events: &events, responseBody: { defaultRule($0) }) }
+        let hosts = events.compactMap { e -> String? in
+            if case let .head(h, _, _, _) = e { return h.host ?? "(none)" } else { return nil }
+        }
+        #expect(hosts == ["a.example", "a.example", "c.example", "b.example:8080", "a.example", "a\u{FFFD}", "a\u{FFFD}", "", "a.example"])
+    }
+
     @Test func longTargetsAreCut() {
         var events: [HTTPFramerEvent] = []
         var framer = HTTPFramer(role: .requests)
