@@ -300,8 +300,13 @@ public struct HTTPConversation: Sendable {
         self.opened = opened
     }
 
-    func methodOf(_ index: Int) -> String? {
-        index < transactions.count ? transactions[index].method : nil
+    /// Whether the request at `index` used `method`. Lengths first: a
+    /// String `==` between two different methods went through the
+    /// standard library's comparison slow path, twice a response.
+    @inline(__always)
+    func method(of index: Int, is method: String) -> Bool {
+        index < transactions.count && transactions[index].method.utf8.count == method.utf8.count
+            && transactions[index].method == method
     }
 
     @usableFromInline mutating func head(_ head: HTTPMessageHead, start: Int64, headEnd: Int64, headBytes: Int) {
@@ -342,7 +347,7 @@ public struct HTTPConversation: Sendable {
         }
         pendingResponseHeadBytes = headBytes
         if status == 101 { upgraded = head.upgrade ?? "upgrade" }
-        if methodOf(answered) == "CONNECT" && (200..<300).contains(status) { upgraded = "tunnel" }
+        if (200..<300).contains(status) && method(of: answered, is: "CONNECT") { upgraded = "tunnel" }
     }
 
     /// A request the framer could not read, proven by its response (Zeek logs
@@ -397,9 +402,8 @@ public struct HTTPConversation: Sendable {
     @usableFromInline func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule {
         guard let status = head.status else { return .none }
         if status == 101 { return .stop }
-        let method = methodOf(answered)
-        if method == "CONNECT" && (200..<300).contains(status) { return .stop }
-        if status < 200 || status == 204 || status == 304 || method == "HEAD" { return .none }
+        if (200..<300).contains(status) && method(of: answered, is: "CONNECT") { return .stop }
+        if status < 200 || status == 204 || status == 304 || method(of: answered, is: "HEAD") { return .none }
         if head.chunked { return .chunked }
         if let n = head.contentLength { return .length(n) }
         return .untilClose
