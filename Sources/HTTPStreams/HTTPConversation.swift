@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One HTTP request and what answered it.
 ///
 /// One is kept for every request of a live connection: the optional times,
@@ -298,6 +306,18 @@ public struct HTTPConversation: Sendable {
 
     init(opened: Int64) {
         self.opened = opened
+    }
+
+    /// The last request's host, when `bytes` are its UTF-8 (no String is
+    /// kept for this: the last transaction holds it).
+    @usableFromInline func host(matching bytes: UnsafeRawBufferPointer) -> String? {
+        // By index: `last` copied the whole transaction (three Strings retained and released).
+        let n = transactions.count
+        guard n > 0, var known = transactions[n - 1].host else { return nil }
+        let same = known.withUTF8 { utf8 in
+            utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
+        }
+        return same ? known : nil
     }
 
     /// Whether the request at `index` used `method`. Lengths first: a

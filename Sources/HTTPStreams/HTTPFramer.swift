@@ -251,7 +251,7 @@ public struct HTTPFramer: Sendable {
                     sink.stopped()
                 }
             } else {
-                parseHeader(line)
+                parseHeader(line, sink: &sink)
             }
         case .chunkSize:
             // chunk-size [; extensions]
@@ -346,7 +346,7 @@ public struct HTTPFramer: Sendable {
         return true
     }
 
-    mutating func parseHeader(_ line: UnsafeRawBufferPointer) {
+    mutating func parseHeader<Sink: HTTPFramerSink>(_ line: UnsafeRawBufferPointer, sink: inout Sink) {
         guard let colon = Self.index(of: 0x3A, in: line) else { return }
         // Only the headers that frame a message or name its host matter here:
         // the name's length rules most out before the value is even trimmed.
@@ -374,7 +374,10 @@ public struct HTTPFramer: Sendable {
             if Self.containsToken(value, "close") { head.connectionClose = true }
             if Self.containsToken(value, "keep-alive") { head.connectionKeepAlive = true }
         case 4 where Self.equalsIgnoringCase(name, "host"):
-            head.host = String(decoding: value.prefix(256), as: UTF8.self)
+            // A connection's requests mostly name the same host: the last
+            // one's String is reused when the bytes are the same.
+            let host = UnsafeRawBufferPointer(rebasing: value[..<min(value.count, 256)])
+            head.host = sink.host(matching: host) ?? String(decoding: host, as: UTF8.self)
         case 7 where Self.equalsIgnoringCase(name, "upgrade"):
             head.upgrade = String(decoding: value.prefix(64), as: UTF8.self).lowercased()
         default:
@@ -424,6 +427,7 @@ public struct HTTPFramer: Sendable {
         }
     }
 
+    @inline(__always)
     static func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ b: StaticString) -> Bool {
         guard a.count == b.utf8CodeUnitCount else { return false }
         return b.withUTF8Buffer { bb in

@@ -47,6 +47,14 @@ public protocol HTTPFramerSink {
     mutating func stopped()
     /// How a response with this head frames its body (not asked for requests).
     mutating func responseBody(_ head: HTTPMessageHead) -> HTTPFramer.BodyRule
+    /// A String the reader already holds for these Host bytes (the last
+    /// request's host, when they are the same), to reuse instead of decoding
+    /// them again; nil to decode them.
+    func host(matching bytes: UnsafeRawBufferPointer) -> String?
+}
+
+extension HTTPFramerSink {
+    public func host(matching bytes: UnsafeRawBufferPointer) -> String? { nil }
 }
 
 /// Collects a framer's report as events, with a closure for response bodies.
