@@ -131,6 +131,31 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
                           "a\u{FFFD}", "", "a.example", "(none)", "d.example", "(none)"])
     }
 
+    /// The same requests through a conversation, whose pairing hands the
+    /// framer the last request's Host String to reuse when the bytes repeat:
+    /// every transaction still names its own host (a reused String must be
+    /// the one those bytes decode to, invalid UTF-8 included).
+    @Test func eachTransactionNamesItsOwnHost() {
+        var bytes: [UInt8] = []
+        let hosts: [[UInt8]?] = [Array("a.example".utf8), Array("a.example".utf8), Array("c.example".utf8), nil,
+                                 Array("a.example".utf8), Array("a.example:80".utf8), [0x61, 0xFF], [0x61, 0xEF, 0xBF, 0xBD],
+                                 [0x61, 0xFF], [], [], Array("a.example".utf8)]
+        for host in hosts {
+            bytes += Array("GET / HTTP/1.1\r\n".utf8)
+            if let host { bytes += Array("Host: ".utf8) + host + Array("\r\n".utf8) }
+            bytes += Array("\r\n".utf8)
+        }
+        bytes += Array("GET / HTTP/1.1\r\nHost: a.example\r\nHost: d.example\r\n\r\nGET /old\r\n".utf8)
+        var conversation = HTTPConversation(openedAt: 0, midStream: false)
+        // In two segments, split inside a Host value: the line is gathered first.
+        let cut = bytes.count / 2
+        bytes[..<cut].withUnsafeBytes { conversation.receive($0, fromClient: true, at: 1) }
+        bytes[cut...].withUnsafeBytes { conversation.receive($0, fromClient: true, at: 2) }
+        let named = conversation.transactionsSoFar.map { $0.host ?? "(none)" }
+        #expect(named == ["a.example", "a.example", "c.example", "(none)", "a.example", "a.example:80", "a\u{FFFD}",
+                          "a\u{FFFD}", "a\u{FFFD}", "", "", "a.example", "d.example", "(none)"])
+    }
+
     @Test func longTargetsAreCut() {
         var events: [HTTPFramerEvent] = []
         var framer = HTTPFramer(role: .requests)
