@@ -201,7 +201,7 @@ public struct HTTPFramer: Sendable {
         state = .resync
         atLineStart = false
         line.removeAll(keepingCapacity: true)
-        head = HTTPMessageHead()
+        head.reset()
         bodyBytes = 0
         sink.lostSync()
     }
@@ -218,7 +218,7 @@ public struct HTTPFramer: Sendable {
     mutating func handleLine<Sink: HTTPFramerSink>(_ line: UnsafeRawBufferPointer, at time: Int64, sink: inout Sink) {
         switch state {
         case .startLine:
-            head = HTTPMessageHead()
+            head.reset()
             if role == .requests ? parseRequestLine(line) : parseStatusLine(line) {
                 state = .headers
                 if head.isHTTP09 {

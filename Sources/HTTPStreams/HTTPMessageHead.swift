@@ -21,6 +21,26 @@ public struct HTTPMessageHead: Sendable, Equatable {
 
     public init() {}
 
+    /// Back to `HTTPMessageHead()`, releasing only the Strings that are set:
+    /// the framer resets its head at every start line, and destroying a whole
+    /// head released four Strings each time (a response's head holds none).
+    /// Every field is named here; a test compares it with a new head.
+    @inline(__always)
+    mutating func reset() {
+        if method != nil { method = nil }
+        if target != nil { target = nil }
+        if host != nil { host = nil }
+        if upgrade != nil { upgrade = nil }
+        targetTruncated = false
+        status = nil
+        isHTTP10 = false
+        isHTTP09 = false
+        contentLength = nil
+        chunked = false
+        connectionClose = false
+        connectionKeepAlive = false
+    }
+
     /// The message ends its connection: "Connection: close", or HTTP/1.0 without keep-alive.
     public var closesConnection: Bool { connectionClose || (isHTTP10 && !connectionKeepAlive) }
 }

@@ -1,4 +1,4 @@
-import HTTPStreams
+@testable import HTTPStreams
 import Testing
 
 /// NIO's ByteToMessageDecoderVerifier idea: the same stream fed whole, in
@@ -154,6 +154,21 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
         let named = conversation.transactionsSoFar.map { $0.host ?? "(none)" }
         #expect(named == ["a.example", "a.example", "c.example", "(none)", "a.example", "a.example:80", "a\u{FFFD}",
                           "a\u{FFFD}", "a\u{FFFD}", "", "", "a.example", "d.example", "(none)"])
+    }
+
+    /// A head reset in place (the framer does it at every start line,
+    /// releasing only what is set) is a new head. Every field is set first;
+    /// the count of fields keeps this list, and `reset()`, whole.
+    @Test func resetHeadIsANewHead() {
+        var head = HTTPMessageHead()
+        head.method = "PATCH"; head.target = "/" + String(repeating: "t", count: 40); head.targetTruncated = true
+        head.status = 204; head.isHTTP10 = true; head.isHTTP09 = true; head.host = "h.example"
+        head.contentLength = 7; head.chunked = true; head.connectionClose = true; head.connectionKeepAlive = true
+        head.upgrade = "websocket"
+        #expect(Mirror(reflecting: head).children.count == 12, "a field was added: set it above and reset it in reset()")
+        #expect(head != HTTPMessageHead())
+        head.reset()
+        #expect(head == HTTPMessageHead())
     }
 
     @Test func longTargetsAreCut() {
