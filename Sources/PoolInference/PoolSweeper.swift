@@ -84,10 +84,17 @@ public struct PoolSweeper: Sendable {
             }
         }
         let poolMap = feedPools[feed]
-        for event in batch.events[share] {
-            let pool = poolMap[Int(event.pool)]
-            if pool >= 0 && pools[Int(pool)].add(event) { waiting.append(pool) }
+        // The pools through one buffer pointer: subscripting the array checked
+        // its uniqueness at every event. (The waiting list is a local meanwhile.)
+        var listed: [Int32] = []
+        swap(&listed, &waiting)
+        pools.withUnsafeMutableBufferPointer { pools in
+            for event in batch.events[share] {
+                let pool = poolMap[Int(event.pool)]
+                if pool >= 0 && pools[Int(pool)].add(event) { listed.append(pool) }
+            }
         }
+        swap(&listed, &waiting)
         let hostMap = feedHosts[feed]
         for e in batch.hostEvents {
             let h = hostMap[Int(e.host)]
