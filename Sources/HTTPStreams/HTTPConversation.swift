@@ -340,6 +340,10 @@ public struct HTTPConversation: Sendable {
         transactionCount += 1
         let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
         if transactions.count < HTTPConversation.maximumTransactions {
+            // Room for 4 at the second request, not 2: one reallocation
+            // (and a move of every transaction) less for a connection that
+            // carries three or more.
+            if transactions.count == 1 && transactions.capacity < 4 { transactions.reserveCapacity(4) }
             transactions.append(HTTPTransaction.request(
                 method: head.method ?? "", host: head.host, target: head.target ?? "", targetTruncated: head.targetTruncated,
                 requestBytes: headBytes, requestStart: start, idleBefore: max(0, idle), position: transactionCount,
