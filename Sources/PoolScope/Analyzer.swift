@@ -242,20 +242,26 @@ public struct Analyzer {
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {
-            for record in finished {
-                guard let limit = recordLimit else {
-                    recordIndex[record.id] = records.count
-                    records.append(record)
-                    continue
+            // Read in place: iterating the array copied each record (every
+            // String and array in it retained), and `records.last` the last
+            // kept one, for each record the text report does not keep.
+            finished.withUnsafeBufferPointer { finished in
+                for i in finished.indices {
+                    let id = finished[i].id
+                    guard let limit = recordLimit else {
+                        recordIndex[id] = records.count
+                        records.append(finished[i])
+                        continue
+                    }
+                    // Keep the first connections by id (as the report lists them),
+                    // sorted by id: connections finish in another order.
+                    if records.count >= limit {
+                        recordsNotKept += 1
+                        guard !records.isEmpty, id < records[records.count - 1].id else { continue }
+                        records.removeLast()
+                    }
+                    records.insert(finished[i], at: keptPosition(of: id))
                 }
-                // Keep the first connections by id (as the report lists them),
-                // sorted by id: connections finish in another order.
-                if records.count >= limit {
-                    recordsNotKept += 1
-                    guard let last = records.last, record.id < last.id else { continue }
-                    records.removeLast()
-                }
-                records.insert(record, at: keptPosition(of: record.id))
             }
         }
     }
