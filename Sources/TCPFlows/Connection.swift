@@ -101,6 +101,7 @@ public struct Connection: Sendable {
     /// The pool analysis was given its pool's key.
     var poolNamed = false
 
+    @inline(__always)
     public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
         self.id = id
         start = time

@@ -239,7 +239,7 @@ public struct FlowTracker {
         }
         // Built in its slot and updated there: a Connection is about 1.5 KB,
         // and building it aside then inserting it copied it once more.
-        let slot = table.insert(Connection(id: id, firstSegment: segment, at: time), for: key)
+        let slot = table.insert(for: key) { $0.initialize(to: Connection(id: id, firstSegment: segment, at: time)) }
         table[slot: slot].portReuse = reuse
         table[slot: slot].sourceIndex = currentSource
         ingestAndTouch(slot, segment, at: time)
