@@ -347,13 +347,20 @@ public struct HTTPFramer: Sendable {
     }
 
     mutating func parseHeader<Sink: HTTPFramerSink>(_ line: UnsafeRawBufferPointer, sink: inout Sink) {
-        guard let colon = Self.index(of: 0x3A, in: line) else { return }
-        // Only the headers that frame a message or name its host matter here:
-        // the name's length rules most out before the value is even trimmed.
-        switch colon {
-        case 14, 17, 10, 4, 7: break
+        // Only the headers that frame a message or name its host matter here.
+        // The name's first letter names the one or two it could be, and a colon
+        // must follow at that name's length: none of the names holds a colon,
+        // so that is the line's first, as a search would find it (the memchr
+        // for it was a call on every header line).
+        let colon: Int
+        switch line.count > 4 ? line[0] | 0x20 : 0 {
+        case UInt8(ascii: "c"): colon = line.count > 14 && line[14] == 0x3A ? 14 : 10
+        case UInt8(ascii: "h"): colon = 4
+        case UInt8(ascii: "t"): colon = 17
+        case UInt8(ascii: "u"): colon = 7
         default: return
         }
+        guard colon < line.count, line[colon] == 0x3A else { return }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         var valueStart = colon + 1
         while valueStart < line.count && (line[valueStart] == 0x20 || line[valueStart] == 0x09) { valueStart += 1 }

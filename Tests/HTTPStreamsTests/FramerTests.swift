@@ -103,6 +103,34 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
         #expect(events.last == .end(at: 5, bodyBytes: 3))
     }
 
+    /// Only the exact names count: names that share a first letter or a length
+    /// with one the framer reads, or hold it whole with more after, or put a
+    /// space before the colon (RFC 9112 §5.1), are other headers. The framer
+    /// finds a name by its first letter and the colon at its length, not by a
+    /// search for the first colon.
+    @Test func lookAlikeHeaderNamesAreOtherHeaders() {
+        func head(_ headers: String) -> HTTPMessageHead? {
+            var events: [HTTPFramerEvent] = []
+            var framer = HTTPFramer(role: .requests)
+            Array("GET / HTTP/1.1\r\n\(headers)\r\n".utf8).withUnsafeBytes {
+                framer.consume($0, at: 0, events: &events, responseBody: { defaultRule($0) })
+            }
+            guard case let .head(h, _, _, _) = events.first else { return nil }
+            return h
+        }
+        let others = "Content-Type: 5\r\nContent-Lengths: 6\r\nContent-Lenxth: 7\r\nContent-Length : 8\r\nConnection-X: close\r\n"
+            + "Connectionx: close\r\nHosts: a\r\nHost-Name: b\r\nhost : c\r\nTransfer-Encodings: chunked\r\nUpgrades: h2c\r\n"
+            + "Upgrade-Insecure-Requests: 1\r\nX:Host: d\r\nc:ontent-length: 9\r\nHost\r\nh:\r\n"
+        let h = head(others)
+        #expect(h != nil)
+        #expect(h?.contentLength == nil && h?.host == nil && h?.upgrade == nil)
+        #expect(h?.chunked == false && h?.connectionClose == false)
+        let exact = head(others + "cOnNeCtIoN: close\r\nHOST:e\r\nTRANSFER-ENCODING: chunked\r\nupgrade: H2C\r\nContent-Length:10\r\n")
+        #expect(exact != nil)
+        #expect(exact?.connectionClose == true && exact?.host == "e" && exact?.chunked == true)
+        #expect(exact?.upgrade == "h2c" && exact?.contentLength == 10)
+    }
+
     /// Each request names its own host: repeated or changed, bytes that are
     /// not UTF-8 included (decoded with U+FFFD, and equal to that character's
     /// bytes), none when it has no Host header, the last of two. (A framer
