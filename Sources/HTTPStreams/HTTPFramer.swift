@@ -116,6 +116,8 @@ public struct HTTPFramer: Sendable {
                     atLineStart = b == 0x0A
                     i += 1
                 }
+            case .headers where line.isEmpty:
+                i = headerLines(bytes, from: i, at: time, sink: &sink)
             case .startLine, .headers, .chunkSize, .chunkDataEnd, .trailers:
                 // Line-oriented states: gather up to LF.
                 let end = Self.indexOfLineFeed(bytes, from: i)
@@ -154,6 +156,40 @@ public struct HTTPFramer: Sendable {
                     whole.withUnsafeBytes { handleLine($0, at: time, sink: &sink) }
                 }
             }
+        }
+    }
+
+    /// Header lines whole in this segment, one after another, as the loop
+    /// above reads them (line by line through `handleLine`) but without going
+    /// back through the state for each: a head's lines are most of the lines
+    /// framed. Returns where it stopped: after the head's empty line, at the
+    /// end of the segment (a line cut there is gathered in `line`), or where
+    /// an over-long line lost sync.
+    @inline(__always)
+    mutating func headerLines<Sink: HTTPFramerSink>(_ bytes: UnsafeRawBufferPointer, from start: Int, at time: Int64,
+                                                     sink: inout Sink) -> Int {
+        var i = start
+        let n = bytes.count
+        while true {
+            let end = Self.indexOfLineFeed(bytes, from: i)
+            let chunk = UnsafeRawBufferPointer(rebasing: bytes[i..<end])
+            if chunk.count > Self.maximumLineLength {
+                lostSync(sink: &sink)
+                return end
+            }
+            if end == n {
+                line.append(contentsOf: chunk)
+                return n
+            }
+            i = end + 1
+            headBytes += chunk.count + 1
+            let withoutCR = chunk.last == 0x0D ? UnsafeRawBufferPointer(rebasing: chunk.dropLast()) : chunk
+            if withoutCR.isEmpty {
+                handleLine(withoutCR, at: time, sink: &sink)    // the head ends: its body's state
+                return i
+            }
+            parseHeader(withoutCR, sink: &sink)
+            if i == n { return n }
         }
     }
 

@@ -208,6 +208,17 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
         #expect(h.targetTruncated && h.target?.utf8.count == HTTPFramer.maximumTargetLength)
     }
 
+    /// A header line past `maximumLineLength` loses sync, whether it came whole
+    /// (read by the head's line loop) or in pieces (gathered), and framing
+    /// picks up at the next request. One byte under the limit is a header.
+    @Test func overLongHeaderLineLosesSync() {
+        let long = "GET /a HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: HTTPFramer.maximumLineLength) + "\r\n\r\n"
+        expectSameEverywhere(long + "GET /b HTTP/1.1\r\nHost: x\r\n\r\n", role: .requests, ["lost", "head GET /b", "end 0"])
+        // "X-Long: " is 8 bytes: with the CR the line is just within the limit.
+        let within = "GET /a HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: HTTPFramer.maximumLineLength - 9) + "\r\n\r\n"
+        expectSameEverywhere(within + "GET /b HTTP/1.1\r\n\r\n", role: .requests, ["head GET /a", "end 0", "head GET /b", "end 0"])
+    }
+
     @Test func gapThenResync() {
         var framer = HTTPFramer(role: .requests)
         var events: [HTTPFramerEvent] = []
