@@ -316,10 +316,17 @@ public struct HTTPFramer: Sendable {
 
     mutating func parseRequestLine(_ line: UnsafeRawBufferPointer) -> Bool {
         // method SP request-target SP HTTP-version
-        guard let firstSpace = Self.index(of: 0x20, in: line), firstSpace > 0,
-              line[..<firstSpace].allSatisfy(Self.isTokenByte) else { return false }
+        guard let firstSpace = Self.index(of: 0x20, in: line), firstSpace > 0 else { return false }
+        let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
+        // A common method's bytes are tokens: only another's are checked one by one.
+        let knownMethod = Self.commonMethodName(method)
+        guard knownMethod != nil || method.allSatisfy(Self.isTokenByte) else { return false }
         let rest = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)...])
-        guard let lastSpace = rest.lastIndex(of: 0x20), lastSpace > 0 else {
+        // The usual end, SP "HTTP/1.x", holds no space after its own: the last
+        // space is then found without a search back from the end.
+        let usualEnd = rest.count >= 10 && rest[rest.count - 9] == 0x20 && rest[rest.count - 1] != 0x20
+            && Self.bytes(UnsafeRawBufferPointer(rebasing: rest[(rest.count - 8)...]), startWith: "HTTP/1.")
+        guard let lastSpace = usualEnd ? rest.count - 9 : rest.lastIndex(of: 0x20), lastSpace > 0 else {
             // HTTP/0.9 (RFC 1945 §4.1): "GET" SP target, nothing after.
             guard Self.bytes(UnsafeRawBufferPointer(rebasing: line[..<firstSpace]), equal: "GET"), !rest.isEmpty, !rest.contains(0x20) else { return false }
             head.method = "GET"
@@ -331,15 +338,16 @@ public struct HTTPFramer: Sendable {
         let version = UnsafeRawBufferPointer(rebasing: rest[(lastSpace + 1)...])
         guard Self.bytes(version, startWith: "HTTP/1.") else { return false }
         head.isHTTP10 = Self.bytes(version, equal: "HTTP/1.0")
-        head.method = Self.methodName(UnsafeRawBufferPointer(rebasing: line[..<firstSpace]))
+        head.method = knownMethod ?? String(decoding: method, as: UTF8.self)
         let target = rest[..<lastSpace]
         head.targetTruncated = target.count > Self.maximumTargetLength
         head.target = String(decoding: target.prefix(Self.maximumTargetLength), as: UTF8.self)
         return true
     }
 
-    /// The common methods as constant strings (no decoding, no allocation).
-    static func methodName(_ bytes: UnsafeRawBufferPointer) -> String {
+    /// A common method's name as a constant string (no decoding, no
+    /// allocation); nil for any other bytes.
+    static func commonMethodName(_ bytes: UnsafeRawBufferPointer) -> String? {
         switch bytes.count {
         case 3 where Self.bytes(bytes, equal: "GET"): return "GET"
         case 3 where Self.bytes(bytes, equal: "PUT"): return "PUT"
@@ -350,7 +358,7 @@ public struct HTTPFramer: Sendable {
         case 6 where Self.bytes(bytes, equal: "DELETE"): return "DELETE"
         case 7 where Self.bytes(bytes, equal: "OPTIONS"): return "OPTIONS"
         case 7 where Self.bytes(bytes, equal: "CONNECT"): return "CONNECT"
-        default: return String(decoding: bytes, as: UTF8.self)
+        default: return nil
         }
     }
 

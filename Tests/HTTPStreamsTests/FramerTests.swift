@@ -208,6 +208,35 @@ func expectSameEverywhere(_ text: String, role: HTTPFramer.Role, close: Bool = f
         #expect(h.targetTruncated && h.target?.utf8.count == HTTPFramer.maximumTargetLength)
     }
 
+    /// Request lines, usual and not: a common method or any other token, a
+    /// space inside the target (the last space ends it), versions 1.0 and
+    /// 1.1, HTTP/0.9's bare "GET target"; a method that is not a token, no
+    /// target, or a version that is not HTTP/1.x is not a request line.
+    @Test func requestLines() {
+        func parse(_ line: String) -> String {
+            var framer = HTTPFramer(role: .requests)
+            let ok = Array(line.utf8).withUnsafeBytes { framer.parseRequestLine($0) }
+            guard ok else { return "no" }
+            let h = framer.head
+            return "\(h.method ?? "-")|\(h.target ?? "-")|\(h.isHTTP10 ? "1.0" : h.isHTTP09 ? "0.9" : "1.x")"
+        }
+        #expect(parse("GET /a HTTP/1.1") == "GET|/a|1.x")
+        #expect(parse("DELETE /a?b=c HTTP/1.0") == "DELETE|/a?b=c|1.0")
+        #expect(parse("PROPFIND /dav/ HTTP/1.1") == "PROPFIND|/dav/|1.x")
+        #expect(parse("GET /a b HTTP/1.1") == "GET|/a b|1.x")
+        #expect(parse("GET /a HTTP/1.1 ") == "no")
+        #expect(parse("GET /a HTTP/1. ") == "no")
+        #expect(parse("GET /a  HTTP/1.1") == "GET|/a |1.x")
+        #expect(parse("GET / HTTP/1.1") == "GET|/|1.x")
+        #expect(parse("GET /a HTTP/2.0") == "no")
+        #expect(parse("GET /a HTTP/1.") == "GET|/a|1.x")
+        #expect(parse("GET /index.html") == "GET|/index.html|0.9")
+        #expect(parse("POST /index.html") == "no")
+        #expect(parse("G@T /a HTTP/1.1") == "no")
+        #expect(parse("GET  HTTP/1.1") == "no")
+        #expect(parse(" GET /a HTTP/1.1") == "no")
+    }
+
     /// A header line past `maximumLineLength` loses sync, whether it came whole
     /// (read by the head's line loop) or in pieces (gathered), and framing
     /// picks up at the next request. One byte under the limit is a header.
