@@ -340,10 +340,11 @@ public struct HTTPConversation: Sendable {
         transactionCount += 1
         let idle = Double(start - (lastResponseEnd ?? opened)) / 1e9
         if transactions.count < HTTPConversation.maximumTransactions {
-            // Room for 4 at the second request, not 2: one reallocation
-            // (and a move of every transaction) less for a connection that
-            // carries three or more.
-            if transactions.count == 1 && transactions.capacity < 4 { transactions.reserveCapacity(4) }
+            // Room for 4 at the first request, not 1 then 2: the
+            // reallocations (each a move of every transaction) a connection
+            // that carries two or more would make, for 3 unused places (360
+            // bytes) in a record of a single request.
+            if transactions.isEmpty && transactions.capacity < 4 { transactions.reserveCapacity(4) }
             transactions.append(HTTPTransaction.request(
                 method: head.method ?? "", host: head.host, target: head.target ?? "", targetTruncated: head.targetTruncated,
                 requestBytes: headBytes, requestStart: start, idleBefore: max(0, idle), position: transactionCount,
