@@ -58,6 +58,33 @@ public enum PacketDecoder {
         return IPv4TCPEnds(source: p.be32(26), destination: p.be32(30), sourcePort: p.be16(tcp), destinationPort: p.be16(tcp &+ 2))
     }
 
+    /// The addresses and ports an Ethernet frame of EtherType IPv4 (no VLAN
+    /// tag) names where IPv4 and TCP keep them, whether or not the rest makes
+    /// a segment the decoder accepts; nil for another EtherType or a frame too
+    /// short to hold them. When `ethernetIPv4TCPEnds` answers, it answers the
+    /// same.
+    ///
+    /// For sharded analysis: a few loads tell a shard which one a TCP segment
+    /// would be; only a shard that sees another's goes on to check that it is
+    /// one (`ethernetIPv4TCPEnds`), and the owner decodes it (which checks).
+    /// (Checking first, every shard did so for its own packets too, before
+    /// decoding them: a tenth of a shard's instructions outside TCP and HTTP.)
+    @inlinable @inline(__always)
+    public static func ethernetIPv4Ends(_ p: UnsafeRawBufferPointer) -> IPv4TCPEnds? {
+        guard p.count >= 38, p.be16(12) == 0x0800 else { return nil }
+        let tcp = 14 &+ Int(p.u8(14) & 0x0F) &* 4
+        guard p.count >= tcp &+ 4 else { return nil }
+        return IPv4TCPEnds(source: p.be32(26), destination: p.be32(30), sourcePort: p.be16(tcp), destinationPort: p.be16(tcp &+ 2))
+    }
+
+    /// `ethernetIPv4Ends` as endpoints.
+    public static func ethernetIPv4Endpoints(_ p: UnsafeRawBufferPointer) -> (source: Endpoint, destination: Endpoint)? {
+        ethernetIPv4Ends(p).map {
+            (Endpoint(address: IPAddress(ipv4: $0.source), port: $0.sourcePort),
+             Endpoint(address: IPAddress(ipv4: $0.destination), port: $0.destinationPort))
+        }
+    }
+
     // MARK: - Link layer
 
     @usableFromInline

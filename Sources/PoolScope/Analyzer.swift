@@ -127,9 +127,9 @@ public struct Analyzer {
 
     /// A shard's share of a packet. A TCP segment belongs to the shard that
     /// `owner` names from its two endpoints (a mix of its own, independent of
-    /// the flow table's hash); other shards only note its time. A packet that is not TCP is
-    /// counted by one shard: the one its Ethernet/IPv4/TCP header would name, or
-    /// by packet number. Each shard counts what it owns; `finish(shards:)` adds.
+    /// the flow table's hash); other shards only note its time. A packet that
+    /// is not TCP is counted by one shard, by packet number. Each shard counts
+    /// what it owns; `finish(shards:)` adds.
     @inline(__always)
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime,
                                  shard: (index: Int, count: Int)) {
@@ -147,18 +147,21 @@ public struct Analyzer {
         @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
             owner(lowXor: a.address.low ^ b.address.low, highXor: a.address.high ^ b.address.high, a.port, b.port)
         }
-        // Most packets: known to be another shard's TCP without decoding them
-        // (or known to be this shard's, without hashing the key twice).
+        // Most packets: the owner a TCP segment would have, from a few loads
+        // at Ethernet/IPv4's fixed offsets (an IPv4 address is the low word of
+        // its IPAddress: the same owner as from the decoded segment). Another
+        // shard's is checked to be TCP, without decoding it, to note its time;
+        // this shard's is decoded, which checks.
         var claimant: Int?
-        if linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) {
-            // An IPv4 address is the low word of its IPAddress: the same owner as from the decoded segment.
+        if linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4Ends(bytes) {
             let fastOwner = owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0, ends.sourcePort, ends.destinationPort)
-            if fastOwner != shard.index {
+            if fastOwner == shard.index {
+                claimant = fastOwner
+            } else if PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) != nil {
                 flows.advance(to: time)
                 deliverPending()
                 return
             }
-            claimant = fastOwner
         }
         switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
         case .tcp(let segment):
@@ -171,7 +174,7 @@ public struct Analyzer {
             }
             deliverPending()
         case .undecoded(let reason):
-            if (claimant ?? summary.packets % shard.count) == shard.index { summary.undecoded.record(reason) }
+            if summary.packets % shard.count == shard.index { summary.undecoded.record(reason) }
         }
     }
 

@@ -355,6 +355,19 @@ let expectedSyn6 = Fields(source: "[2001:db8::1]:50000", destination: "[2001:db8
         }
     }
 
+    /// `ethernetIPv4Endpoints` names the owner without checking: whenever the
+    /// checked fast path answers, it answers the same, and whenever it answers
+    /// for a frame the decoder reads as TCP, it names the segment's endpoints
+    /// (VLAN and IPv6 frames it leaves to the decoder; for a frame that is not
+    /// TCP it says what is at the offsets).
+    static func ownerIsTheSegments(_ frame: [UInt8], wireLength: Int? = nil, _ name: String,
+                                   sourceLocation: SourceLocation = #_sourceLocation) {
+        let (fast, decoded) = agrees(frame, wireLength: wireLength)
+        let loose = frame.withUnsafeBytes { PacketDecoder.ethernetIPv4Endpoints($0).map { "\($0.source) \($0.destination)" } }
+        if let decoded, let loose { #expect(loose == decoded, "\(name)", sourceLocation: sourceLocation) }
+        if let fast { #expect(loose == fast, "\(name)", sourceLocation: sourceLocation) }
+    }
+
     @Test func answersForPlainTCP() {
         let frame = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment))
         let (fast, decoded) = Self.agrees(frame)
@@ -365,6 +378,15 @@ let expectedSyn6 = Fields(source: "[2001:db8::1]:50000", destination: "[2001:db8
                                                                  options: [1, 1, 1, 0]))
         #expect(Self.agrees(withOptions).fast == "10.0.0.1:50000 10.0.0.2:80")
         #expect(Self.agrees(withOptions).decoded == "10.0.0.1:50000 10.0.0.2:80")
+        Self.ownerIsTheSegments(frame, "plain")
+        Self.ownerIsTheSegments(withOptions, "IP options")
+        // Not TCP, or too short to be: read where they would be, or nothing.
+        let udp = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", protocol: 17, payload: synSegment))
+        #expect(udp.withUnsafeBytes { PacketDecoder.ethernetIPv4Endpoints($0).map { "\($0.source) \($0.destination)" } }
+                == "10.0.0.1:50000 10.0.0.2:80")
+        #expect(Array(frame.prefix(37)).withUnsafeBytes { PacketDecoder.ethernetIPv4Endpoints($0) } == nil)
+        let ipv6 = B.ethernet(type: 0x86DD, payload: ipv6Syn)
+        #expect(ipv6.withUnsafeBytes { PacketDecoder.ethernetIPv4Endpoints($0) } == nil)
     }
 
     @Test func silentWheneverTheDecoderIsNotSure() {
@@ -387,10 +409,12 @@ let expectedSyn6 = Fields(source: "[2001:db8::1]:50000", destination: "[2001:db8
             let (fast, decoded) = Self.agrees(frame, wireLength: wire)
             #expect(fast == nil, "\(name): fast path answered \(fast ?? "")")
             if let fast { #expect(fast == decoded, "\(name)") }
+            Self.ownerIsTheSegments(frame, wireLength: wire, name)
         }
         // A cut payload (not header) still decodes: the fast path may answer, and must agree.
         let cut = Array(B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment)).prefix(60))
         let (fast, decoded) = Self.agrees(cut, wireLength: 14 + 20 + requestSegment.count)
         #expect(fast != nil && fast == decoded)
+        Self.ownerIsTheSegments(cut, wireLength: 14 + 20 + requestSegment.count, "cut payload")
     }
 }
