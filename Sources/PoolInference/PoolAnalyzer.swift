@@ -201,6 +201,9 @@ extension PoolAnalyzer {
     /// one sweeper all shards feed (instead of `tick`).
     public mutating func batch(now: Int64) -> PoolBatch { feed.tick(now: now) }
 
+    /// `batch(now:)`, filling `spare`'s buffers (taken from it) when there is one.
+    public mutating func batch(now: Int64, reusing spare: inout PoolBatch?) -> PoolBatch { feed.tick(now: now, reusing: &spare) }
+
     /// Sharded analysis: the last batch.
     public mutating func lastBatch(captureEnd: Int64) -> PoolBatch { feed.end(captureEnd: captureEnd) }
 

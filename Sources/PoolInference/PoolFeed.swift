@@ -235,6 +235,12 @@ public struct PoolFeed: Sendable {
     /// delay, TIME_WAIT windows ended, and the batch for the sweeper, which may
     /// sweep up to `now` less the delay.
     public mutating func tick(now: Int64) -> PoolBatch {
+        var none: PoolBatch?
+        return tick(now: now, reusing: &none)
+    }
+
+    /// `tick(now:)`, the next batch filling `spare`'s buffers (taken from it) when there is one.
+    public mutating func tick(now: Int64, reusing spare: inout PoolBatch?) -> PoolBatch {
         let through = now &- delay
         let timeWaitThrough = now &- timeWaitDelay
         var table = IDTable<Conn>()
@@ -256,7 +262,7 @@ public struct PoolFeed: Sendable {
             timeWaitEnds.pop()
             sendTimeWait(top, at: top.end, -1)
         }
-        return takeBatch(through: through, timeWaitThrough: timeWaitThrough)
+        return takeBatch(through: through, timeWaitThrough: timeWaitThrough, reusing: &spare)
     }
 
     /// The capture ended: connections never closed end there, and every
@@ -289,17 +295,34 @@ public struct PoolFeed: Sendable {
     // MARK: - Events
 
     private mutating func takeBatch(through: Int64, timeWaitThrough: Int64) -> PoolBatch {
+        var none: PoolBatch?
+        return takeBatch(through: through, timeWaitThrough: timeWaitThrough, reusing: &none)
+    }
+
+    private mutating func takeBatch(through: Int64, timeWaitThrough: Int64, reusing spare: inout PoolBatch?) -> PoolBatch {
         var taken = PoolBatch()
         taken.events = Array(repeating: [], count: shares)
         swap(&taken, &batch)
-        if shares > 1 {
-            // A sharded run's batches are not handed back (`recycle`): each
-            // tick's grow anew and go once both sweepers took them. Grown in
-            // steps inside glibc's heap, among the pools' long-lived buffers,
-            // they left it fragmented (4.0 MiB free at the 1 GB capture's peak
-            // on two threads, 0.6 on one). Reserved past the mmap threshold
-            // (`poolscope` fixes it at 256 KB), each is a mapping of its own,
-            // of which only the pages written are resident, returned whole.
+        if shares > 1, spare?.events.count == shares {
+            // An earlier batch of this feed that both sweepers are done with
+            // (the sharded run hands them back, a tick or two later): its
+            // mappings again. New ones each tick were page faults on first
+            // writes, and unmapping each stopped the other core to flush its
+            // TLB: 600 of each on the 1 GB capture, 5% of the run's system
+            // time. Moved out of `spare`, so that it is emptied in place, not
+            // copied.
+            var reused: PoolBatch?
+            swap(&reused, &spare)
+            reused!.clear()
+            swap(&batch, &reused!)
+        } else if shares > 1 {
+            // A sharded run's batches are not given back here (`recycle`): a
+            // tick's go to both sweepers. Grown in steps inside glibc's heap,
+            // among the pools' long-lived buffers, they left it fragmented
+            // (4.0 MiB free at the 1 GB capture's peak on two threads, 0.6 on
+            // one). Reserved past the mmap threshold (`poolscope` fixes it at
+            // 256 KB), each is a mapping of its own, of which only the pages
+            // written are resident, returned whole.
             for i in batch.events.indices { batch.events[i].reserveCapacity(Self.mappedBatchBytes / MemoryLayout<PoolEvent>.stride) }
             batch.hostEvents.reserveCapacity(Self.mappedBatchBytes / MemoryLayout<HostTimeWaitEvent>.stride)
         }

@@ -196,7 +196,9 @@ public struct Analyzer {
         nextPoolTick = now &+ Int64(poolAnalyzer.settings.tickSeconds * 1e9)
         poolAnalyzer.observe(&flows)
         if let shard, let sharedPools {
-            sharedPools.deliver(poolAnalyzer.batch(now: now), shard: shard.index, tick: poolTicks)
+            // The next batch fills the buffers of an earlier one the sweepers are done with.
+            var spare = sharedPools.spare(for: shard.index)
+            sharedPools.deliver(poolAnalyzer.batch(now: now, reusing: &spare), shard: shard.index, tick: poolTicks)
             poolTicks += 1
         } else {
             poolAnalyzer.tick(now: now)

@@ -9,7 +9,9 @@ import Synchronization
 /// every packet's time). Each shard also sweeps a share of the pools (and
 /// hosts), those whose key hashes to it, from every shard's batches, once a
 /// tick's batches are all in: the sweep runs on both cores, as the reading
-/// does, and no pool is touched by two threads.
+/// does, and no pool is touched by two threads. The last sweeper of a tick
+/// hands its batches back to their shards, whose next batches fill the same
+/// buffers.
 public final class ShardedPools: @unchecked Sendable {
     private struct State {
         /// Batches of the ticks some sweeper has not taken, the first being tick `first`.
@@ -17,6 +19,11 @@ public final class ShardedPools: @unchecked Sendable {
         var first = 0
         /// The next tick each shard's sweeper takes.
         var cursors: [Int]
+        /// How many sweepers have yet to sweep each tick some have taken.
+        var unswept: [Int: Int] = [:]
+        /// Per shard: batches of its own every sweeper is done with, for their
+        /// buffers (`spare(for:)`), at most `ShardedPools.sparesKept`.
+        var spares: [[PoolBatch]]
     }
 
     /// One shard's sweeper, mutated only by that shard's thread (and after all have finished).
@@ -31,7 +38,7 @@ public final class ShardedPools: @unchecked Sendable {
 
     public init(shards: Int, settings: PoolSettings) {
         self.shards = shards
-        state = Mutex(State(cursors: Array(repeating: 0, count: shards)))
+        state = Mutex(State(cursors: Array(repeating: 0, count: shards), spares: Array(repeating: [], count: shards)))
         shares = (0..<shards).map { Share(PoolSweeper(settings: settings, feeds: shards, share: $0, of: shards)) }
     }
 
@@ -41,13 +48,13 @@ public final class ShardedPools: @unchecked Sendable {
     /// side by side (every window still running ends in it, so it is the
     /// largest), where the shard completing it would sweep its share alone.
     func deliver(_ batch: consuming PoolBatch, shard: Int, tick: Int, last: Bool = false) {
-        let work = state.withLock { s -> [[PoolBatch]] in
+        let work = state.withLock { s -> [(tick: Int, batches: [PoolBatch])] in
             let k = tick - s.first
             while s.ticks.count <= k { s.ticks.append(Array(repeating: nil, count: shards)) }
             s.ticks[k][shard] = batch
             return last ? [] : self.takeComplete(&s, for: shard)
         }
-        sweep(work, share: shard)
+        sweep(consume work, share: shard)
     }
 
     /// Every shard has delivered its last batch and stopped: each share takes
@@ -66,27 +73,56 @@ public final class ShardedPools: @unchecked Sendable {
         }
     }
 
-    private func sweep(_ work: [[PoolBatch]], share i: Int) {
-        for tick in work {
+    /// A shard's batches are swept a tick or two after it made them (the
+    /// other shard's of that tick come, then each sweeper's turn): so many
+    /// are in flight, and handed back, at once.
+    static let sparesKept = 2
+
+    /// A batch of `shard`'s own that every sweeper is done with, if there is
+    /// one: its next batch fills these buffers.
+    func spare(for shard: Int) -> PoolBatch? {
+        state.withLock { $0.spares[shard].popLast() }
+    }
+
+    private func sweep(_ work: consuming [(tick: Int, batches: [PoolBatch])], share i: Int) {
+        var work = work
+        for k in work.indices {
+            // Held here alone: the work list lets go of them.
+            var batches: [PoolBatch] = []
+            swap(&batches, &work[k].batches)
             var through = Int64.max, timeWaitThrough = Int64.max
-            for (feed, batch) in tick.enumerated() {
+            for (feed, batch) in batches.enumerated() {
                 through = min(through, batch.through)
                 timeWaitThrough = min(timeWaitThrough, batch.timeWaitThrough)
                 shares[i].sweeper.take(batch, from: feed)
             }
             shares[i].sweeper.sweep(through: through, timeWaitThrough: timeWaitThrough)
+            // The last sweeper of a tick hands its batches back to their
+            // shards (the others let go of theirs first, under the lock, so
+            // the last holds them alone and no buffer is copied).
+            state.withLock { s in
+                let left = (s.unswept[work[k].tick] ?? shards) - 1
+                if left > 0 {
+                    s.unswept[work[k].tick] = left
+                    batches = []
+                    return
+                }
+                s.unswept[work[k].tick] = nil
+                for (feed, batch) in batches.enumerated() where s.spares[feed].count < Self.sparesKept { s.spares[feed].append(batch) }
+                batches = []
+            }
         }
     }
 
     /// The complete ticks from `shard`'s cursor on; ticks every sweeper has
     /// taken are dropped.
-    private func takeComplete(_ s: inout State, for shard: Int) -> [[PoolBatch]] {
-        var taken: [[PoolBatch]] = []
+    private func takeComplete(_ s: inout State, for shard: Int) -> [(tick: Int, batches: [PoolBatch])] {
+        var taken: [(tick: Int, batches: [PoolBatch])] = []
         var t = s.cursors[shard]
         while t - s.first < s.ticks.count {
             let batches = s.ticks[t - s.first].compactMap { $0 }
             guard batches.count == shards else { break }
-            taken.append(batches)
+            taken.append((t, batches))
             t += 1
         }
         s.cursors[shard] = t
