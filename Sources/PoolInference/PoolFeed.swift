@@ -308,9 +308,9 @@ public struct PoolFeed: Sendable {
             // (the sharded run hands them back, a tick or two later): its
             // mappings again. New ones each tick were page faults on first
             // writes, and unmapping each stopped the other core to flush its
-            // TLB: 600 of each on the 1 GB capture, 5% of the run's system
-            // time. Moved out of `spare`, so that it is emptied in place, not
-            // copied.
+            // TLB (627 unmappings and 23,000 faults on the 1 GB capture;
+            // BENCHMARKS.md, session 12). Moved out of `spare`, so that it is
+            // emptied in place, not copied.
             var reused: PoolBatch?
             swap(&reused, &spare)
             reused!.clear()
