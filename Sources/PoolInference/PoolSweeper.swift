@@ -177,7 +177,30 @@ public struct PoolSweeper: Sendable {
     /// sorted copies of them side by side had made the end of the run its peak.
     public static func reports(of sweepers: inout [PoolSweeper], tallies feeds: inout [[PoolTally]], captureEnd: Int64,
                                renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
-        // Per sweeper, per feed: the feed's index of each of the sweeper's pools (-1: none).
+        let (order, locals) = reportOrder(sweepers, feeds)
+        return reportsInOrder(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber)
+    }
+
+    /// The same reports, made in `parts` interleaved parts side by side: `run`
+    /// calls its body for 0..<parts at once (a sharded analysis has its cores
+    /// for it; this module starts no threads). Each pool's tallies are merged
+    /// first, one pool after another, then each part makes its pools' reports
+    /// from their state where it lies, through pointers to it (every pool's
+    /// state is its own), and lets it go: as much memory as one after another.
+    /// `renumber` is called from every part.
+    public static func reports(of sweepers: inout [PoolSweeper], tallies feeds: inout [[PoolTally]], captureEnd: Int64,
+                               renumber: (@Sendable (Int) -> Int)?, parts: Int,
+                               run: (_ parts: Int, _ body: @Sendable (Int) -> Void) -> Void) -> [PoolReport] {
+        let (order, locals) = reportOrder(sweepers, feeds)
+        guard parts > 1 else { return reportsInOrder(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber) }
+        return reportsSideBySide(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber, parts: parts, run: run)
+    }
+
+    /// The pools with connections, in the order of their first connection's
+    /// id, and per sweeper, per feed, the feed's index of each of the
+    /// sweeper's pools (-1: none).
+    private static func reportOrder(_ sweepers: [PoolSweeper], _ feeds: [[PoolTally]])
+        -> (order: [(first: Int, sweeper: Int32, pool: Int32)], locals: [[[Int32]]]) {
         var locals: [[[Int32]]] = []
         var order: [(first: Int, sweeper: Int32, pool: Int32)] = []
         for (w, sweeper) in sweepers.enumerated() {
@@ -198,6 +221,12 @@ public struct PoolSweeper: Sendable {
         }
         // A connection is in one pool: no two pools have the same first id.
         order.sort { $0.first < $1.first }
+        return (order, locals)
+    }
+
+    private static func reportsInOrder(_ order: [(first: Int, sweeper: Int32, pool: Int32)], _ locals: [[[Int32]]],
+                                       _ sweepers: inout [PoolSweeper], _ feeds: inout [[PoolTally]], captureEnd: Int64,
+                                       renumber: ((Int) -> Int)?) -> [PoolReport] {
         var reports: [PoolReport] = []
         reports.reserveCapacity(order.count)
         for (_, w, pool) in order {
@@ -216,6 +245,77 @@ public struct PoolSweeper: Sendable {
             reports.append(report(tally!, sweep, settings: settings, captureEnd: captureEnd, renumber: renumber))
         }
         return reports
+    }
+
+    private static func reportsSideBySide(_ order: [(first: Int, sweeper: Int32, pool: Int32)], _ locals: [[[Int32]]],
+                                          _ sweepers: inout [PoolSweeper], _ feeds: inout [[PoolTally]], captureEnd: Int64,
+                                          renumber: (@Sendable (Int) -> Int)?, parts: Int,
+                                          run: (Int, @Sendable (Int) -> Void) -> Void) -> [PoolReport] {
+        // Each pool's tallies merged into its first feed's place, one pool after another.
+        var merged: [(feed: Int32, local: Int32)] = []
+        merged.reserveCapacity(order.count)
+        for (_, w, pool) in order {
+            let limit = sweepers[Int(w)].settings.connectionIDLimit
+            var into: (feed: Int32, local: Int32)?
+            for f in feeds.indices {
+                let local = Int(locals[Int(w)][f][Int(pool)])
+                guard local >= 0 else { continue }
+                guard let into else { into = (Int32(f), Int32(local)); continue }
+                var taken = PoolTally(key: feeds[f][local].key)
+                swap(&taken, &feeds[f][local])
+                feeds[Int(into.feed)][Int(into.local)].merge(taken, limit: limit)
+            }
+            merged.append(into!)
+        }
+        let settings = sweepers.map(\.settings)
+        return sweepers.withUnsafeMutableBufferPointer { sweepers in
+            feeds.withUnsafeMutableBufferPointer { feeds in
+                withElements(of: feeds) { tallies in
+                    withPools(of: sweepers) { pools in
+                        nonisolated(unsafe) let tallies = tallies, pools = pools
+                        let (order, merged) = (order, merged)
+                        return [PoolReport](unsafeUninitializedCapacity: order.count) { out, made in
+                            nonisolated(unsafe) let out = out
+                            run(parts) { part in
+                                for i in stride(from: part, to: order.count, by: parts) {
+                                    let (w, pool) = (Int(order[i].sweeper), Int(order[i].pool))
+                                    let at = tallies[Int(merged[i].feed)]! + Int(merged[i].local)
+                                    var tally = PoolTally(key: at.pointee.key)
+                                    swap(&tally, &at.pointee)
+                                    var sweep = PoolSweep()
+                                    swap(&sweep, &pools[w]![pool])
+                                    sweep.finish()
+                                    (out.baseAddress! + i).initialize(to: report(tally, sweep, settings: settings[w],
+                                                                                 captureEnd: captureEnd, renumber: renumber))
+                                }
+                            }
+                            made = order.count
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with a pointer to the elements of each of the arrays
+    /// `arrays` points to (nil for an empty one, whose elements no pool names).
+    private static func withElements<T, R>(of arrays: UnsafeMutableBufferPointer<[T]>,
+                                           _ body: ([UnsafeMutablePointer<T>?]) -> R) -> R {
+        func nest(_ i: Int, _ held: [UnsafeMutablePointer<T>?]) -> R {
+            guard i < arrays.count else { return body(held) }
+            return arrays[i].withUnsafeMutableBufferPointer { nest(i + 1, held + [$0.baseAddress]) }
+        }
+        return nest(0, [])
+    }
+
+    /// Runs `body` with a pointer to each sweeper's pools (nil for none).
+    private static func withPools<R>(of sweepers: UnsafeMutableBufferPointer<PoolSweeper>,
+                                     _ body: ([UnsafeMutablePointer<PoolSweep>?]) -> R) -> R {
+        func nest(_ i: Int, _ held: [UnsafeMutablePointer<PoolSweep>?]) -> R {
+            guard i < sweepers.count else { return body(held) }
+            return sweepers[i].pools.withUnsafeMutableBufferPointer { nest(i + 1, held + [$0.baseAddress]) }
+        }
+        return nest(0, [])
     }
 
     /// Each host's TIME_WAIT load over the sweepers' shares, busiest first;
