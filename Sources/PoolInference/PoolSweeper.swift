@@ -170,15 +170,15 @@ public struct PoolSweeper: Sendable {
     /// feed's pool index), connection ids passed through `renumber`. Call after
     /// the feeds' last batches were taken and swept.
     ///
-    /// Consumes both as it goes: a pool's swept state and tallies are let go
-    /// once its report is made, and the reports are made in their order (no
-    /// sorted copies). With a pool per client (a server's view: 65,000
+    /// Consumes both as it goes: each pool's tallies are merged first (one
+    /// feed's go then), a pool's swept state and tally are let go once its
+    /// report is made, and the reports are made in their places (no sorted
+    /// copies). One part: `reports(..., parts:run:)` with its body run once. With a pool per client (a server's view: 65,000
     /// clients in the 1 GB capture), the swept state, the reports and two
     /// sorted copies of them side by side had made the end of the run its peak.
     public static func reports(of sweepers: inout [PoolSweeper], tallies feeds: inout [[PoolTally]], captureEnd: Int64,
-                               renumber: ((Int) -> Int)? = nil) -> [PoolReport] {
-        let (order, locals) = reportOrder(sweepers, feeds)
-        return reportsInOrder(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber)
+                               renumber: (@Sendable (Int) -> Int)? = nil) -> [PoolReport] {
+        reports(of: &sweepers, tallies: &feeds, captureEnd: captureEnd, renumber: renumber, parts: 1) { _, body in body(0) }
     }
 
     /// The same reports, made in `parts` interleaved parts side by side: `run`
@@ -192,8 +192,8 @@ public struct PoolSweeper: Sendable {
                                renumber: (@Sendable (Int) -> Int)?, parts: Int,
                                run: (_ parts: Int, _ body: @Sendable (Int) -> Void) -> Void) -> [PoolReport] {
         let (order, locals) = reportOrder(sweepers, feeds)
-        guard parts > 1 else { return reportsInOrder(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber) }
-        return reportsSideBySide(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber, parts: parts, run: run)
+        return reportsInParts(order, locals, &sweepers, &feeds, captureEnd: captureEnd, renumber: renumber,
+                              parts: max(parts, 1), run: run)
     }
 
     /// The pools with connections, in the order of their first connection's
@@ -224,48 +224,25 @@ public struct PoolSweeper: Sendable {
         return (order, locals)
     }
 
-    private static func reportsInOrder(_ order: [(first: Int, sweeper: Int32, pool: Int32)], _ locals: [[[Int32]]],
+    private static func reportsInParts(_ order: [(first: Int, sweeper: Int32, pool: Int32)], _ locals: [[[Int32]]],
                                        _ sweepers: inout [PoolSweeper], _ feeds: inout [[PoolTally]], captureEnd: Int64,
-                                       renumber: ((Int) -> Int)?) -> [PoolReport] {
-        var reports: [PoolReport] = []
-        reports.reserveCapacity(order.count)
-        for (_, w, pool) in order {
-            let settings = sweepers[Int(w)].settings
-            var tally: PoolTally?
-            for f in feeds.indices {
-                let local = Int(locals[Int(w)][f][Int(pool)])
-                guard local >= 0 else { continue }
-                var taken = PoolTally(key: feeds[f][local].key)
-                swap(&taken, &feeds[f][local])
-                if tally == nil { tally = taken } else { tally!.merge(taken, limit: settings.connectionIDLimit) }
-            }
-            var sweep = PoolSweep()
-            swap(&sweep, &sweepers[Int(w)].pools[Int(pool)])
-            sweep.finish()
-            reports.append(report(tally!, sweep, settings: settings, captureEnd: captureEnd, renumber: renumber))
+                                       renumber: (@Sendable (Int) -> Int)?, parts: Int,
+                                       run: (Int, @Sendable (Int) -> Void) -> Void) -> [PoolReport] {
+        // The feed and place of a pool's first tally, where the others are merged.
+        @Sendable func first(_ w: Int, _ pool: Int) -> (feed: Int, local: Int) {
+            let f = locals[w].firstIndex { $0[pool] >= 0 }!
+            return (f, Int(locals[w][f][pool]))
         }
-        return reports
-    }
-
-    private static func reportsSideBySide(_ order: [(first: Int, sweeper: Int32, pool: Int32)], _ locals: [[[Int32]]],
-                                          _ sweepers: inout [PoolSweeper], _ feeds: inout [[PoolTally]], captureEnd: Int64,
-                                          renumber: (@Sendable (Int) -> Int)?, parts: Int,
-                                          run: (Int, @Sendable (Int) -> Void) -> Void) -> [PoolReport] {
-        // Each pool's tallies merged into its first feed's place, one pool after another.
-        var merged: [(feed: Int32, local: Int32)] = []
-        merged.reserveCapacity(order.count)
+        // Each pool's tallies merged, one pool after another.
         for (_, w, pool) in order {
-            let limit = sweepers[Int(w)].settings.connectionIDLimit
-            var into: (feed: Int32, local: Int32)?
-            for f in feeds.indices {
-                let local = Int(locals[Int(w)][f][Int(pool)])
-                guard local >= 0 else { continue }
-                guard let into else { into = (Int32(f), Int32(local)); continue }
+            let (w, pool) = (Int(w), Int(pool))
+            let into = first(w, pool)
+            for f in (into.feed + 1)..<feeds.count where locals[w][f][pool] >= 0 {
+                let local = Int(locals[w][f][pool])
                 var taken = PoolTally(key: feeds[f][local].key)
                 swap(&taken, &feeds[f][local])
-                feeds[Int(into.feed)][Int(into.local)].merge(taken, limit: limit)
+                feeds[into.feed][into.local].merge(taken, limit: sweepers[w].settings.connectionIDLimit)
             }
-            merged.append(into!)
         }
         let settings = sweepers.map(\.settings)
         return sweepers.withUnsafeMutableBufferPointer { sweepers in
@@ -273,13 +250,13 @@ public struct PoolSweeper: Sendable {
                 withElements(of: feeds) { tallies in
                     withPools(of: sweepers) { pools in
                         nonisolated(unsafe) let tallies = tallies, pools = pools
-                        let (order, merged) = (order, merged)
                         return [PoolReport](unsafeUninitializedCapacity: order.count) { out, made in
                             nonisolated(unsafe) let out = out
                             run(parts) { part in
                                 for i in stride(from: part, to: order.count, by: parts) {
                                     let (w, pool) = (Int(order[i].sweeper), Int(order[i].pool))
-                                    let at = tallies[Int(merged[i].feed)]! + Int(merged[i].local)
+                                    let into = first(w, pool)
+                                    let at = tallies[into.feed]! + into.local
                                     var tally = PoolTally(key: at.pointee.key)
                                     swap(&tally, &at.pointee)
                                     var sweep = PoolSweep()
