@@ -135,15 +135,7 @@ public struct Analyzer {
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime,
                                  shard: (index: Int, count: Int)) {
         @inline(__always) func owner(lowXor: UInt64, highXor: UInt64, _ portA: UInt16, _ portB: UInt16) -> Int {
-            // The same for both directions without ordering the endpoints (as
-            // FlowKey does): XOR and sum of the two sides, mixed; its low 32
-            // bits scaled to 0..<count (a multiply, not a division per packet).
-            var h = lowXor &+ highXor &* 0x9E37_79B9_7F4A_7C15
-            h ^= (UInt64(portA ^ portB) << 17 | (UInt64(portA) &+ UInt64(portB))) &* 0xC2B2_AE3D_27D4_EB4F
-            h ^= h >> 29
-            h &*= 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 32
-            return Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(shard.count)) >> 32)
+            Shard.owner(lowXor: lowXor, highXor: highXor, portA, portB, count: shard.count)
         }
         @inline(__always) func owner(_ a: Endpoint, _ b: Endpoint) -> Int {
             owner(lowXor: a.address.low ^ b.address.low, highXor: a.address.high ^ b.address.high, a.port, b.port)
@@ -177,6 +169,26 @@ public struct Analyzer {
         case .undecoded(let reason):
             if summary.packets % shard.count == shard.index { summary.undecoded.record(reason) }
         }
+    }
+
+    /// A packet a chunk's index (`Shard.recordClassifier`) names another
+    /// shard's TCP segment: what `ingest` does with it, without its bytes.
+    @inline(__always)
+    public mutating func ingestOtherShards(wireLength: Int, timestamp: Int64) {
+        summary.packets &+= 1
+        summary.bytes &+= wireLength
+        if timestamp < firstTime { firstTime = timestamp }
+        if timestamp > lastTime { lastTime = timestamp }
+        if timestamp % 1000 != 0 { subMicrosecond = true }
+        flows.advance(to: CaptureTime(nanoseconds: timestamp))
+        deliverPending()
+    }
+
+    /// This analyzer's shard number, as a chunk index's record class (see
+    /// `Shard.recordClassifier`); `SavefileChunks.unclassified` when not sharded.
+    public var recordClass: UInt8 {
+        guard let shard, shard.count < Int(SavefileChunks.unclassified) else { return SavefileChunks.unclassified }
+        return UInt8(shard.index)
     }
 
     /// Hands on what the flow tracker finished during the last packet (a
@@ -406,5 +418,37 @@ public struct Analyzer {
             poolTicks += 1
         }
         records.sort { $0.id < $1.id }
+    }
+}
+
+extension Analyzer.Shard {
+    /// The shard of `count` that owns a TCP segment between these two sides:
+    /// the same for both directions without ordering the endpoints (as
+    /// FlowKey does): XOR and sum of the two sides, mixed; its low 32 bits
+    /// scaled to 0..<count (a multiply, not a division per packet).
+    @inline(__always)
+    static func owner(lowXor: UInt64, highXor: UInt64, _ portA: UInt16, _ portB: UInt16, count: Int) -> Int {
+        var h = lowXor &+ highXor &* 0x9E37_79B9_7F4A_7C15
+        h ^= (UInt64(portA ^ portB) << 17 | (UInt64(portA) &+ UInt64(portB))) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= h >> 29
+        h &*= 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 32
+        return Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(count)) >> 32)
+    }
+
+    /// For a savefile read by `count` shards (`SavefileChunks`' index): the
+    /// shard that owns an Ethernet/IPv4 TCP segment, found as `ingest` finds
+    /// it (the fixed-offset reading, then the check that it is TCP), and
+    /// `SavefileChunks.unclassified` for every other packet, which each shard
+    /// then reads whole. Nil when an index would not help: one shard, more
+    /// shards than classes, or a link type other than Ethernet (LINKTYPE_ETHERNET, 1).
+    public static func recordClassifier(count: Int, linkType: UInt32) -> RecordClassifier? {
+        guard count > 1, count < Int(SavefileChunks.unclassified), linkType == 1 else { return nil }
+        return { bytes, wireLength in
+            guard let ends = PacketDecoder.ethernetIPv4Ends(bytes),
+                  PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) != nil else { return SavefileChunks.unclassified }
+            return UInt8(truncatingIfNeeded: owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0,
+                                                   ends.sourcePort, ends.destinationPort, count: count))
+        }
     }
 }

@@ -43,7 +43,9 @@ public enum CaptureRun {
         // Shards read each classic pcap file from disk once, together (their
         // second read of every byte was a tenth of a sharded run's CPU).
         let shared: [SavefileChunks?] = shardCount > 1 && (filter ?? "").isEmpty
-            ? paths.map { SavefileChunks(path: $0, readers: shardCount) } : paths.map { _ in nil }
+            ? paths.map { SavefileChunks(path: $0, readers: shardCount, classifier: { linkType in
+                Analyzer.Shard.recordClassifier(count: shardCount, linkType: linkType)
+            }) } : paths.map { _ in nil }
         var sweepSettings = poolSettings
         sweepSettings.timeWaitSeconds = settings.timeWaitSeconds
         let sharedPools = ShardedPools(shards: shardCount, settings: sweepSettings)
@@ -202,9 +204,28 @@ public enum CaptureRun {
     /// `next()` and the analyzer's `ingest` both inlined into this loop. A
     /// function of its own: written inside the loop above, `ingest` was left a
     /// call (0.6% more instructions on one thread, 1.4% on two).
+    ///
+    /// In a chunk the shards' classifier indexed, another shard's segment is
+    /// taken from its index entry, and its bytes are not read.
     @inline(never)
     static func drain(_ reader: SavefileReader, linkType: LinkType, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)?) {
-        while let record = reader.next() {
+        let mine = analyzer.recordClass
+        while true {
+            // One call of `ingest` in the loop, so that it is inlined here.
+            let record: (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)
+            if let entry = reader.nextEntry() {
+                let owner = entry.recordClass
+                if owner != mine && owner != SavefileChunks.unclassified {
+                    analyzer.ingestOtherShards(wireLength: Int(entry.wireLength), timestamp: entry.timestamp)
+                    if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
+                    continue
+                }
+                record = (entry.timestamp, Int(entry.wireLength), reader.bytes(of: entry))
+            } else if let next = reader.next() {
+                record = next
+            } else {
+                return
+            }
             analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
             if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
         }

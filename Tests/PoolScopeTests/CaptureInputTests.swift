@@ -286,6 +286,103 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
         }
     }
 
+    /// With a classifier, the reader that loads a chunk indexes its records
+    /// (`SavefileChunks`), and the first record of the next chunk is found from
+    /// the one that runs into it. Small chunks and records of many lengths
+    /// make records span two chunks with their header cut at every one of its
+    /// 16 bytes and beyond. A record longer than the snapshot length, halfway,
+    /// stops the index and the readers there (libpcap reads on). One reader
+    /// takes index entries first, as a shard does; the other reads through
+    /// `OfflineCapture`. Both get libpcap's packets, and every entry has the
+    /// class of its record.
+    @Test func indexedChunksGiveTheSameRecords() throws {
+        let snaplen = 3000, chunkSize = 4096
+        var writer = PcapFileWriter(linkType: 1, snaplen: UInt32(snaplen))
+        // Bytes only the classifier looks at; now and then one near the snapshot length.
+        let frames = (0..<20_000).map { i in
+            [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: i % 97 == 0 ? snaplen - i % 13 : 20 + (i &* i &* 31 &+ i &* 7) % 503)
+        }
+        let good = frames.count / 2
+        for (i, frame) in frames[..<good].enumerated() { writer.append(frame, timestamp: 1_700_000_000_000_000_000 + Int64(i) * 1_001_000) }
+        let badOffset = writer.bytes.count
+        writer.appendRaw(capturedLength: UInt32(snaplen + 1), wireLength: UInt32(snaplen + 1), body: [UInt8](repeating: 0, count: snaplen + 1))
+        for frame in frames[good...] { writer.append(frame, timestamp: 1_800_000_000_000_000_000) }
+        let path = NSTemporaryDirectory() + "savefile-indexed.pcap"
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        // Where chunk boundaries cut records: at every byte of a header, and in bodies.
+        var cuts = Set<Int>()
+        var at = 24
+        for frame in frames[..<good] {
+            let end = at + 16 + frame.count
+            let boundary = (at - 24) / chunkSize * chunkSize + chunkSize + 24
+            if boundary < end { cuts.insert(min(boundary - at, 16)) }
+            at = end
+        }
+        #expect(cuts == Set(1...16), "cut offsets: \(cuts.sorted())")
+
+        let theirs = try Self.packets(path, throughLibpcap: true)
+        #expect(theirs.count == frames.count + 1)
+        let classify: RecordClassifier = { bytes, wireLength in
+            bytes.count < 60 ? SavefileChunks.unclassified : UInt8((bytes.count + wireLength / 7) % 3)
+        }
+        nonisolated(unsafe) var linkTypes: [UInt32] = []
+        let chunks = try #require(SavefileChunks(path: path, readers: 2, chunkSize: chunkSize) { linkTypes.append($0); return classify })
+        #expect(linkTypes == [1])
+        nonisolated(unsafe) let reader = SavefileReader(chunks, reader: 0)
+        nonisolated(unsafe) let capture = try OfflineCapture(path: path, chunks: chunks, reader: 1)
+        // Each written by one thread, read after both are done.
+        final class Results: @unchecked Sendable {
+            var indexed: (packets: [(Int64, Int, [UInt8])], entries: Int, misclassed: Int, stoppedAt: Int, atEnd: Bool) = ([], 0, 0, 0, true)
+            var other: (packets: [(Int64, Int, [UInt8])], fault: String) = ([], "")
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if i == 0 {
+                var result = results.indexed
+                while true {
+                    if let entry = reader.nextEntry() {
+                        let bytes = reader.bytes(of: entry)
+                        result.entries += 1
+                        if entry.recordClass != classify(bytes, Int(entry.wireLength)) { result.misclassed += 1 }
+                        result.packets.append((entry.timestamp, Int(entry.wireLength), Array(bytes)))
+                    } else if let record = reader.next() {
+                        result.packets.append((record.timestamp, record.wireLength, Array(record.bytes)))
+                    } else {
+                        break
+                    }
+                }
+                result.stoppedAt = reader.offset
+                result.atEnd = reader.atEnd
+                results.indexed = result
+            } else {
+                var result = results.other
+                loop: while true {
+                    switch capture.next() {
+                    case .packet(let p): result.packets.append((p.timestamp, p.wireLength, Array(p.bytes)))
+                    case .timeout: continue
+                    case .end: break loop
+                    case .failed(let error): result.fault = error.description; break loop
+                    }
+                }
+                results.other = result
+            }
+        }
+        let (indexed, other) = (results.indexed, results.other)
+        let same = { (a: (Int64, Int, [UInt8]), b: (Int64, Int, [UInt8])) in a.0 == b.0 && a.1 == b.1 && a.2 == b.2 }
+        #expect(indexed.packets.count == good)
+        #expect(indexed.packets.elementsEqual(theirs[..<good], by: same))
+        // All but the records that run into the next chunk come from the index.
+        #expect(indexed.entries > good * 9 / 10)
+        #expect(indexed.misclassed == 0)
+        #expect(indexed.stoppedAt == badOffset)
+        #expect(!indexed.atEnd)
+        #expect(other.packets.count == theirs.count)
+        #expect(other.packets.elementsEqual(theirs, by: same))
+        #expect(other.fault.isEmpty)
+    }
+
     @Test func aCutRecordIsLeftToLibpcap() throws {
         var writer = PcapFileWriter(linkType: 1)
         for frame in sampleConversation().frames { writer.append(frame.bytes, timestamp: frame.timestamp) }
