@@ -103,16 +103,19 @@ public struct Analyzer {
         flows.currentSource = index
     }
 
-    /// Analyses one packet. `bytes` is only read during the call.
+    /// Analyses one packet. `bytes` is only read during the call. `owned`:
+    /// a chunk's index (`Shard.recordClassifier`) named this shard the owner
+    /// of this Ethernet/IPv4 TCP segment, so the shard need not find it again.
     @inline(__always)
-    public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64) {
+    public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64,
+                                owned: Bool = false) {
         summary.packets &+= 1
         summary.bytes &+= wireLength
         if timestamp < firstTime { firstTime = timestamp }
         if timestamp > lastTime { lastTime = timestamp }
         if timestamp % 1000 != 0 { subMicrosecond = true }
         if let shard {
-            ingest(bytes, wireLength: wireLength, linkType: linkType, at: CaptureTime(nanoseconds: timestamp), shard: shard)
+            ingest(bytes, wireLength: wireLength, linkType: linkType, at: CaptureTime(nanoseconds: timestamp), shard: shard, owned: owned)
             return
         }
         switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
@@ -133,7 +136,7 @@ public struct Analyzer {
     /// what it owns; `finish(shards:)` adds.
     @inline(__always)
     private mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, at time: CaptureTime,
-                                 shard: (index: Int, count: Int)) {
+                                 shard: (index: Int, count: Int), owned: Bool) {
         @inline(__always) func owner(lowXor: UInt64, highXor: UInt64, _ portA: UInt16, _ portB: UInt16) -> Int {
             Shard.owner(lowXor: lowXor, highXor: highXor, portA, portB, count: shard.count)
         }
@@ -145,8 +148,8 @@ public struct Analyzer {
         // its IPAddress: the same owner as from the decoded segment). Another
         // shard's is checked to be TCP, without decoding it, to note its time;
         // this shard's is decoded, which checks.
-        var claimant: Int?
-        if linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4Ends(bytes) {
+        var claimant: Int? = owned ? shard.index : nil
+        if !owned, linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4Ends(bytes) {
             let fastOwner = owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0, ends.sourcePort, ends.destinationPort)
             if fastOwner == shard.index {
                 claimant = fastOwner

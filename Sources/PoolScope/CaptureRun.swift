@@ -213,9 +213,11 @@ public enum CaptureRun {
         while true {
             // One call of `ingest` in the loop, so that it is inlined here.
             let record: (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer)
+            var owned = false
             if let entry = reader.nextEntry() {
                 let owner = entry.recordClass
-                if owner != mine && owner != SavefileChunks.unclassified {
+                owned = owner == mine && owner != SavefileChunks.unclassified
+                if !owned && owner != SavefileChunks.unclassified {
                     analyzer.ingestOtherShards(wireLength: Int(entry.wireLength), timestamp: entry.timestamp)
                     if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
                     continue
@@ -226,7 +228,7 @@ public enum CaptureRun {
             } else {
                 return
             }
-            analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp)
+            analyzer.ingest(record.bytes, wireLength: record.wireLength, linkType: linkType, timestamp: record.timestamp, owned: owned)
             if let progress, analyzer.packets & 0xFFFF == 0 { progress(analyzer) }
         }
     }
