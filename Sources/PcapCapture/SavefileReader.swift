@@ -206,26 +206,40 @@ public final class SavefileChunks: @unchecked Sendable {
         while held[slot] != k {
             // The slot's chunk (an earlier one) may go once every reader is past it.
             if !loading[slot] && (cursors.min() ?? .max) > held[slot] {
-                loading[slot] = true
-                pthread_mutex_unlock(lock)
-                let (length, readFailed) = read(into: buffers + slot * chunkSize, at: offset(ofChunk: k))
-                let index = classify != nil && indexing
-                    ? self.index(slot, length: length, isLast: length < chunkSize || readFailed) : (0, 0, 0)
-                pthread_mutex_lock(lock)
-                held[slot] = k
-                lengths[slot] = length
-                isLast[slot] = length < chunkSize
-                failed[slot] = readFailed
-                (indexCounts[slot], indexStarts[slot], indexEnds[slot]) = index
-                loading[slot] = false
-                pthread_cond_broadcast(changed)
+                fill(slot, with: k)
             } else {
                 pthread_cond_wait(changed, lock)
             }
         }
-        return Chunk(bytes: UnsafeRawPointer(buffers + slot * chunkSize), length: lengths[slot], isLast: isLast[slot],
-                     failed: failed[slot], entries: entries.map { UnsafePointer($0 + slot * indexCapacity) },
-                     count: indexCounts[slot], start: indexStarts[slot], end: indexEnds[slot])
+        let chunk = Chunk(bytes: UnsafeRawPointer(buffers + slot * chunkSize), length: lengths[slot], isLast: isLast[slot],
+                          failed: failed[slot], entries: entries.map { UnsafePointer($0 + slot * indexCapacity) },
+                          count: indexCounts[slot], start: indexStarts[slot], end: indexEnds[slot])
+        // The first reader here reads the next chunk now, if its slot is free:
+        // the others then find it read, rather than wait for a read in
+        // progress when they come to it close behind (a context switch each).
+        let next = (k + 1) % slotCount
+        if !chunk.isLast, !chunk.failed, held[next] < k + 1, !loading[next], (cursors.min() ?? .max) > held[next] {
+            fill(next, with: k + 1)
+        }
+        return chunk
+    }
+
+    /// Reads chunk `k` into `slot` (and indexes it), the lock held except
+    /// while reading; then tells the waiting readers.
+    private func fill(_ slot: Int, with k: Int) {
+        loading[slot] = true
+        pthread_mutex_unlock(lock)
+        let (length, readFailed) = read(into: buffers + slot * chunkSize, at: offset(ofChunk: k))
+        let index = classify != nil && indexing
+            ? self.index(slot, length: length, isLast: length < chunkSize || readFailed) : (0, 0, 0)
+        pthread_mutex_lock(lock)
+        held[slot] = k
+        lengths[slot] = length
+        isLast[slot] = length < chunkSize
+        failed[slot] = readFailed
+        (indexCounts[slot], indexStarts[slot], indexEnds[slot]) = index
+        loading[slot] = false
+        pthread_cond_broadcast(changed)
     }
 
     @inline(__always)
