@@ -1,4 +1,5 @@
 import Foundation
+import PcapTestSupport
 import PoolScope
 import Synchronization
 import Testing
@@ -97,6 +98,45 @@ import Testing
             let r = try runPoolscope(["analyze", path, "--threads", bad])
             #expect(r.status == 2, "--threads \(bad)")
             #expect(r.stderr.contains("--threads must be 1 to 64"))
+        }
+    }
+}
+
+/// The chunk index's classifier (`Analyzer.Shard.recordClassifier`): for an
+/// Ethernet/IPv4 TCP segment the decoder accepts, the shard its two sides
+/// hash to, the same both ways and spread over the shards; for anything
+/// else `unclassified`, which every shard then reads whole. No classifier
+/// where an index would not serve.
+@Suite struct ShardClassifier {
+    static func segment(_ a: String, _ pa: UInt16, _ b: String, _ pb: UInt16, protocol proto: UInt8 = 6,
+                        fragmentField: UInt16 = 0x4000, vlan: Bool = false) -> [UInt8] {
+        B.ethernet(type: 0x0800, payload: B.ipv4(source: a, destination: b, protocol: proto,
+                                                 payload: B.tcp(sourcePort: pa, destinationPort: pb, flags: [.ack], payload: Array("x".utf8)),
+                                                 fragmentField: fragmentField),
+                   vlanTags: vlan ? [(0x8100, 7)] : [])
+    }
+
+    @Test func namesTheOwnerOfTCPSegmentsOnly() throws {
+        #expect(Analyzer.Shard.recordClassifier(count: 1, linkType: 1) == nil)
+        #expect(Analyzer.Shard.recordClassifier(count: 2, linkType: 113) == nil)
+        #expect(Analyzer.Shard.recordClassifier(count: 255, linkType: 1) == nil)
+        for count in [2, 3, 4] {
+            let classify = try #require(Analyzer.Shard.recordClassifier(count: count, linkType: 1))
+            func owner(_ frame: [UInt8]) -> UInt8 { frame.withUnsafeBytes { classify($0, frame.count) } }
+            var owners = Set<UInt8>()
+            for port in UInt16(40_000)..<40_064 {
+                let out = owner(Self.segment("10.0.0.1", port, "10.0.0.2", 80))
+                #expect(out == owner(Self.segment("10.0.0.2", 80, "10.0.0.1", port)))
+                #expect(Int(out) < count)
+                owners.insert(out)
+            }
+            #expect(owners.count == count)
+            for (name, frame) in [("UDP", Self.segment("10.0.0.1", 40_000, "10.0.0.2", 80, protocol: 17)),
+                                  ("fragment", Self.segment("10.0.0.1", 40_000, "10.0.0.2", 80, fragmentField: 0x2000)),
+                                  ("VLAN", Self.segment("10.0.0.1", 40_000, "10.0.0.2", 80, vlan: true)),
+                                  ("cut", Array(Self.segment("10.0.0.1", 40_000, "10.0.0.2", 80).prefix(40)))] {
+                #expect(owner(frame) == SavefileChunks.unclassified, "\(name)")
+            }
         }
     }
 }
