@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// A classic pcap savefile (format 2.4) read in 1 MB chunks, once, for one
-/// or more readers: the shards of a sharded analysis all read every packet,
+/// or more readers: the shards of a sharded analysis all see every packet,
 /// and each chunk is read from the file (a kernel copy) once for all of them
 /// rather than once per shard.
 ///

@@ -26,12 +26,14 @@ public enum CaptureRun {
     /// report's `connections` stays empty (streaming: NDJSON).
     ///
     /// With `threads` > 1 (and no streaming, no standard input), the analysis
-    /// is sharded: each shard, on a thread of its own, walks every record of
+    /// is sharded: each shard, on a thread of its own, sees every packet of
     /// the input and tracks the flows whose key hash falls to it, and the
     /// shards are merged into the same report (`Analyzer.finish(shards:)`). A
     /// classic pcap file is read from disk once for all shards
-    /// (`SavefileChunks`: 1 MB chunks, one lock taken per chunk); no packet
-    /// state is shared between the threads.
+    /// (`SavefileChunks`: 1 MB chunks, one lock taken per chunk), and the
+    /// shard that reads a chunk in indexes its records, so that the others
+    /// take their shards' packets from the index without reading them; no
+    /// packet state is shared between the threads.
     public static func analyzeFiles(
         _ paths: [String], filter: String? = nil, settings: FlowSettings = FlowSettings(),
         poolSettings: PoolSettings = PoolSettings(), recordLimit: Int? = nil, threads: Int = 1,
