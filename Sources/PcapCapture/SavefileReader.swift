@@ -79,7 +79,6 @@ public final class SavefileChunks: @unchecked Sendable {
     @usableFromInline static let recordHeaderLength = 16
     /// 1 MB: reads are few; 16 MB reads were slower than 1 or 4 MB.
     public static let defaultChunkSize = 1 << 20
-    static let hugePage = 2 << 20
 
     /// The class of a record the classifier did not place, or of one not indexed.
     public static let unclassified: UInt8 = 0xFF
@@ -130,14 +129,7 @@ public final class SavefileChunks: @unchecked Sendable {
         self.chunkSize = chunkSize
         // One reader needs one slot; several get slack so the first can read on.
         slotCount = readers == 1 ? 1 : readers + 2
-        // Several readers' ring (4 MB for two) in 2 MB pages where the kernel
-        // has them: each reader's first touch of a record the other read in
-        // then seldom misses the TLB too (the median of 16 interleaved
-        // two-thread runs 3-5% quicker, three times).
-        buffers = UnsafeMutableRawPointer.allocate(byteCount: slotCount * chunkSize, alignment: readers > 1 ? Self.hugePage : 64)
-        #if os(Linux)
-        if readers > 1 { _ = madvise(buffers, slotCount * chunkSize, MADV_HUGEPAGE) }
-        #endif
+        buffers = UnsafeMutableRawPointer.allocate(byteCount: slotCount * chunkSize, alignment: 64)
         held = Array(repeating: -1, count: slotCount)
         lengths = Array(repeating: 0, count: slotCount)
         isLast = Array(repeating: false, count: slotCount)
