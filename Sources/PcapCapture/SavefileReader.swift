@@ -242,11 +242,21 @@ public final class SavefileChunks: @unchecked Sendable {
         pthread_cond_broadcast(changed)
     }
 
-    @inline(__always)
-    private func word(_ base: UnsafeRawPointer, _ at: Int) -> UInt32 {
+    /// A record header's 32-bit field at `at`, in the file's byte order.
+    @inlinable @inline(__always)
+    static func word(_ base: UnsafeRawPointer, _ at: Int, swapped: Bool) -> UInt32 {
         let v = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
         return swapped ? v.byteSwapped : v
     }
+
+    /// The time of the record whose header starts at `header`, in ns.
+    @inlinable @inline(__always)
+    static func timestamp(_ base: UnsafeRawPointer, _ header: Int, swapped: Bool, scale: Int64) -> Int64 {
+        Int64(word(base, header, swapped: swapped)) &* 1_000_000_000 &+ Int64(word(base, header &+ 4, swapped: swapped)) &* scale
+    }
+
+    @inline(__always)
+    private func word(_ base: UnsafeRawPointer, _ at: Int) -> UInt32 { Self.word(base, at, swapped: swapped) }
 
     /// Indexes the whole records of the chunk just read into `slot` (the
     /// next chunk's loader goes on from where this one stopped): the entries'
@@ -286,7 +296,7 @@ public final class SavefileChunks: @unchecked Sendable {
             }
             guard length - position - header >= captured else { break }
             let wireLength = word(base, position + 12)
-            let timestamp = Int64(word(base, position)) &* 1_000_000_000 &+ Int64(word(base, position + 4)) &* timestampScale
+            let timestamp = Self.timestamp(base, position, swapped: swapped, scale: timestampScale)
             let owner = classify(UnsafeRawBufferPointer(start: base + position + header, count: captured), Int(wireLength))
             index[count] = RecordIndexEntry(timestamp: timestamp, wireLength: wireLength, place: UInt32(position) << 8 | UInt32(owner))
             count += 1
@@ -421,17 +431,12 @@ public final class SavefileReader {
     public var atEnd: Bool { endedCleanly }
 
     @inlinable @inline(__always)
-    func word(_ base: UnsafeRawPointer, _ at: Int) -> UInt32 {
-        let v = base.loadUnaligned(fromByteOffset: at, as: UInt32.self)
-        return swapped ? v.byteSwapped : v
-    }
+    func word(_ base: UnsafeRawPointer, _ at: Int) -> UInt32 { SavefileChunks.word(base, at, swapped: swapped) }
 
     @inlinable @inline(__always)
     func record(_ base: UnsafeRawPointer, _ header: Int, captured: Int) -> (timestamp: Int64, wireLength: Int, bytes: UnsafeRawBufferPointer) {
-        let seconds = Int64(word(base, header))
-        let fraction = Int64(word(base, header &+ 4))
-        return (seconds &* 1_000_000_000 &+ fraction &* timestampScale, Int(word(base, header &+ 12)),
-                UnsafeRawBufferPointer(start: base + header + SavefileChunks.recordHeaderLength, count: captured))
+        (SavefileChunks.timestamp(base, header, swapped: swapped, scale: timestampScale), Int(word(base, header &+ 12)),
+         UnsafeRawBufferPointer(start: base + header + SavefileChunks.recordHeaderLength, count: captured))
     }
 
     /// The next record's index entry, when the chunk it is in was indexed
