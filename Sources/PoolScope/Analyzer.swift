@@ -109,11 +109,7 @@ public struct Analyzer {
     @inline(__always)
     public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64,
                                 owned: Bool = false) {
-        summary.packets &+= 1
-        summary.bytes &+= wireLength
-        if timestamp < firstTime { firstTime = timestamp }
-        if timestamp > lastTime { lastTime = timestamp }
-        if timestamp % 1000 != 0 { subMicrosecond = true }
+        countPacket(wireLength: wireLength, timestamp: timestamp)
         if let shard {
             ingest(bytes, wireLength: wireLength, linkType: linkType, at: CaptureTime(nanoseconds: timestamp), shard: shard, owned: owned)
             return
@@ -127,6 +123,23 @@ public struct Analyzer {
         case .undecoded(let reason):
             summary.undecoded.record(reason)
         }
+    }
+
+    /// The capture summary's part of every packet, whoever analyses it.
+    @inline(__always)
+    private mutating func countPacket(wireLength: Int, timestamp: Int64) {
+        summary.packets &+= 1
+        summary.bytes &+= wireLength
+        if timestamp < firstTime { firstTime = timestamp }
+        if timestamp > lastTime { lastTime = timestamp }
+        if timestamp % 1000 != 0 { subMicrosecond = true }
+    }
+
+    /// Another shard's TCP segment: only its time, for this shard's clock.
+    @inline(__always)
+    private mutating func noteOtherShardsSegment(at time: CaptureTime) {
+        flows.advance(to: time)
+        deliverPending()
     }
 
     /// A shard's share of a packet. A TCP segment belongs to the shard that
@@ -144,18 +157,16 @@ public struct Analyzer {
             owner(lowXor: a.address.low ^ b.address.low, highXor: a.address.high ^ b.address.high, a.port, b.port)
         }
         // Most packets: the owner a TCP segment would have, from a few loads
-        // at Ethernet/IPv4's fixed offsets (an IPv4 address is the low word of
-        // its IPAddress: the same owner as from the decoded segment). Another
+        // at Ethernet/IPv4's fixed offsets (`Shard.owner(of:count:)`). Another
         // shard's is checked to be TCP, without decoding it, to note its time;
         // this shard's is decoded, which checks.
         var claimant: Int? = owned ? shard.index : nil
         if !owned, linkType == .ethernet, let ends = PacketDecoder.ethernetIPv4Ends(bytes) {
-            let fastOwner = owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0, ends.sourcePort, ends.destinationPort)
+            let fastOwner = Shard.owner(of: ends, count: shard.count)
             if fastOwner == shard.index {
                 claimant = fastOwner
             } else if PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) != nil {
-                flows.advance(to: time)
-                deliverPending()
+                noteOtherShardsSegment(at: time)
                 return
             }
         }
@@ -178,13 +189,8 @@ public struct Analyzer {
     /// shard's TCP segment: what `ingest` does with it, without its bytes.
     @inline(__always)
     public mutating func ingestOtherShards(wireLength: Int, timestamp: Int64) {
-        summary.packets &+= 1
-        summary.bytes &+= wireLength
-        if timestamp < firstTime { firstTime = timestamp }
-        if timestamp > lastTime { lastTime = timestamp }
-        if timestamp % 1000 != 0 { subMicrosecond = true }
-        flows.advance(to: CaptureTime(nanoseconds: timestamp))
-        deliverPending()
+        countPacket(wireLength: wireLength, timestamp: timestamp)
+        noteOtherShardsSegment(at: CaptureTime(nanoseconds: timestamp))
     }
 
     /// This analyzer's shard number, as a chunk index's record class (see
@@ -439,6 +445,14 @@ extension Analyzer.Shard {
         return Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(count)) >> 32)
     }
 
+    /// The owner of the segment whose sides `PacketDecoder.ethernetIPv4Ends`
+    /// read (an IPv4 address is the low word of its IPAddress: the same owner
+    /// as from the decoded segment).
+    @inline(__always)
+    static func owner(of ends: PacketDecoder.IPv4TCPEnds, count: Int) -> Int {
+        owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0, ends.sourcePort, ends.destinationPort, count: count)
+    }
+
     /// For a savefile read by `count` shards (`SavefileChunks`' index): the
     /// shard that owns an Ethernet/IPv4 TCP segment, found as `ingest` finds
     /// it (the fixed-offset reading, then the check that it is TCP), and
@@ -450,8 +464,7 @@ extension Analyzer.Shard {
         return { bytes, wireLength in
             guard let ends = PacketDecoder.ethernetIPv4Ends(bytes),
                   PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) != nil else { return SavefileChunks.unclassified }
-            return UInt8(truncatingIfNeeded: owner(lowXor: UInt64(ends.source ^ ends.destination), highXor: 0,
-                                                   ends.sourcePort, ends.destinationPort, count: count))
+            return UInt8(truncatingIfNeeded: owner(of: ends, count: count))
         }
     }
 }
