@@ -198,10 +198,8 @@ enum PoolAnalysis {
 
 extension PoolAnalyzer {
     /// Sharded analysis: this shard's events since the last tick, for the
-    /// one sweeper all shards feed (instead of `tick`).
-    public mutating func batch(now: Int64) -> PoolBatch { feed.tick(now: now) }
-
-    /// `batch(now:)`, filling `spare`'s buffers (taken from it) when there is one.
+    /// one sweeper all shards feed (instead of `tick`), filling `spare`'s
+    /// buffers (taken from it) when there is one.
     public mutating func batch(now: Int64, reusing spare: inout PoolBatch?) -> PoolBatch { feed.tick(now: now, reusing: &spare) }
 
     /// Sharded analysis: the last batch.
