@@ -33,17 +33,12 @@ public struct AscendingIDs: Sendable {
 
     /// How many of the numbers are below `id`. Through buffer pointers: a
     /// sharded run's merge asks this for every connection id a report names
-    /// (twice, one per shard), where the arrays' checked subscripts and the
-    /// search's closure were a fifth of the merge.
+    /// (twice, one per shard): through the arrays' checked subscripts, the
+    /// search was a fifth of the merge.
     public func countBelow(_ id: Int) -> Int {
         blockFirst.withUnsafeBufferPointer { firsts in
             // The last block that starts below `id`.
-            var low = 0, high = firsts.count
-            while low < high {
-                let mid = (low &+ high) >> 1
-                if firsts[mid] >= id { high = mid } else { low = mid &+ 1 }
-            }
-            let block = low &- 1
+            let block = partitionPoint(firsts.count) { firsts[$0] >= id } &- 1
             guard block >= 0 else { return 0 }
             return blockStart.withUnsafeBufferPointer { starts in
                 gaps.withUnsafeBufferPointer { gaps in

@@ -6,8 +6,11 @@
 package func partitionPoint(_ count: Int, _ isAtOrPast: (Int) -> Bool) -> Int {
     var low = 0, high = count
     while low < high {
-        let mid = (low + high) / 2
-        if isAtOrPast(mid) { high = mid } else { low = mid + 1 }
+        // Both are within 0...count, a collection's size: their sum cannot
+        // overflow, and a shift halves it (checked `/ 2` on a signed sum cost
+        // the finding-id renumbering a fifth more instructions).
+        let mid = (low &+ high) >> 1
+        if isAtOrPast(mid) { high = mid } else { low = mid &+ 1 }
     }
     return low
 }
