@@ -461,9 +461,10 @@ extension Analyzer.Shard {
     /// shards than classes, or a link type other than Ethernet (LINKTYPE_ETHERNET, 1).
     public static func recordClassifier(count: Int, linkType: UInt32) -> RecordClassifier? {
         guard count > 1, count < Int(SavefileChunks.unclassified), linkType == 1 else { return nil }
+        // The check names the same sides the fixed-offset reading does (see
+        // `PacketDecoder.ethernetIPv4Ends`): one call does both.
         return { bytes, wireLength in
-            guard let ends = PacketDecoder.ethernetIPv4Ends(bytes),
-                  PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) != nil else { return SavefileChunks.unclassified }
+            guard let ends = PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) else { return SavefileChunks.unclassified }
             return UInt8(truncatingIfNeeded: owner(of: ends, count: count))
         }
     }
