@@ -114,14 +114,30 @@ public struct Analyzer {
             ingest(bytes, wireLength: wireLength, linkType: linkType, at: CaptureTime(nanoseconds: timestamp), shard: shard, owned: owned)
             return
         }
+        guard let segment = Self.tcpSegment(bytes, wireLength: wireLength, linkType: linkType, undecoded: { summary.undecoded.record($0) })
+        else { return }
+        summary.tcpPackets &+= 1
+        if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
+        flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
+        deliverPending()
+    }
+
+    /// The packet's TCP segment, or nil after telling `undecoded` why it has
+    /// none. An Ethernet/IPv4 segment, most packets, is read in place here
+    /// (`PacketDecoder.ethernetIPv4TCPSegment`); anything else goes through
+    /// the decoder, which gives the same segment for such a packet.
+    @inline(__always)
+    static func tcpSegment(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType,
+                           undecoded: (UndecodedReason) -> Void) -> TCPSegment? {
+        if linkType == .ethernet, let segment = PacketDecoder.ethernetIPv4TCPSegment(bytes, wireLength: wireLength) {
+            return segment
+        }
         switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
         case .tcp(let segment):
-            summary.tcpPackets &+= 1
-            if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
-            flows.ingest(segment, at: CaptureTime(nanoseconds: timestamp))
-            deliverPending()
+            return segment
         case .undecoded(let reason):
-            summary.undecoded.record(reason)
+            undecoded(reason)
+            return nil
         }
     }
 
@@ -170,19 +186,18 @@ public struct Analyzer {
                 return
             }
         }
-        switch PacketDecoder.decode(bytes, wireLength: wireLength, linkType: linkType) {
-        case .tcp(let segment):
-            if claimant == shard.index || (claimant == nil && owner(segment.source, segment.destination) == shard.index) {
-                summary.tcpPackets &+= 1
-                if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
-                flows.ingest(segment, at: time, packetNumber: summary.packets)
-            } else {
-                flows.advance(to: time)
-            }
-            deliverPending()
-        case .undecoded(let reason):
-            if summary.packets % shard.count == shard.index { summary.undecoded.record(reason) }
+        let packets = summary.packets
+        guard let segment = Self.tcpSegment(bytes, wireLength: wireLength, linkType: linkType, undecoded: { reason in
+            if packets % shard.count == shard.index { summary.undecoded.record(reason) }
+        }) else { return }
+        if claimant == shard.index || (claimant == nil && owner(segment.source, segment.destination) == shard.index) {
+            summary.tcpPackets &+= 1
+            if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
+            flows.ingest(segment, at: time, packetNumber: summary.packets)
+        } else {
+            flows.advance(to: time)
         }
+        deliverPending()
     }
 
     /// A packet a chunk's index (`Shard.recordClassifier`) names another

@@ -417,4 +417,62 @@ let expectedSyn6 = Fields(source: "[2001:db8::1]:50000", destination: "[2001:db8
         #expect(fast != nil && fast == decoded)
         Self.ownerIsTheSegments(cut, wireLength: 14 + 20 + requestSegment.count, "cut payload")
     }
+
+    /// A segment as the analysis reads it, its byte ranges as offsets in the frame (nil: no base address).
+    static func describe(_ s: TCPSegment, in raw: UnsafeRawBufferPointer) -> String {
+        func place(_ b: UnsafeRawBufferPointer) -> String { b.baseAddress.map { "\($0 - raw.baseAddress!)+\(b.count)" } ?? "nil+\(b.count)" }
+        return "\(s.source) \(s.destination) seq \(s.sequenceNumber) ack \(s.acknowledgmentNumber) flags \(s.flags.rawValue) "
+            + "win \(s.window) length \(s.payloadLength) payload \(place(s.payload)) options \(place(s.optionBytes))"
+    }
+
+    /// `ethernetIPv4TCPSegment`, the analysis's way in for most packets, gives
+    /// the decoder's segment field for field (payload and options at the same
+    /// bytes) for every plain Ethernet/IPv4/TCP frame the decoder reads as TCP,
+    /// and nothing for every other frame, which the decoder then reads.
+    @Test func inPlaceSegmentIsTheDecoders() {
+        let ip = B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment)
+        var badOffset = synSegment; badOffset[12] = 0x40
+        var longOffset = synSegment; longOffset[12] = 0xF0
+        let ack = B.tcp(sourcePort: 80, destinationPort: 50000, sequence: 9, acknowledgment: 25, flags: .ack, window: 0)
+        let request = B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment))
+        let cases: [(String, [UInt8], Int?, Bool)] = [
+            ("plain", request, nil, true),
+            ("SYN with options", B.ethernet(type: 0x0800, payload: ip), nil, true),
+            ("IP options", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: requestSegment,
+                                                                  options: [1, 1, 1, 0])), nil, true),
+            ("a bare ACK, padded to 60 bytes", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.2", destination: "10.0.0.1", payload: ack))
+                + [UInt8](repeating: 0, count: 6), nil, true),
+            ("IP total length 0 (offload)", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2",
+                                                                                   payload: requestSegment, totalLength: 0)), nil, true),
+            ("payload cut by the snaplen", Array(request.prefix(60)), request.count, true),
+            ("cut where the payload starts", Array(request.prefix(14 + 20 + 20)), request.count, true),
+            ("wire length under the capture", request, 20, true),
+            ("fragment", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, fragmentField: 0x2000)), nil, false),
+            ("not TCP", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", protocol: 17, payload: synSegment)), nil, false),
+            ("VLAN", B.ethernet(type: 0x0800, payload: ip, vlanTags: [(0x8100, 7)]), nil, false),
+            ("IPv6", B.ethernet(type: 0x86DD, payload: ipv6Syn), nil, false),
+            ("IP total length past the frame", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, totalLength: 2000)), nil, false),
+            ("IP total length under its header", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: synSegment, totalLength: 16)), nil, false),
+            ("TCP data offset too small", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: badOffset)), nil, false),
+            ("TCP data offset past the segment", B.ethernet(type: 0x0800, payload: B.ipv4(source: "10.0.0.1", destination: "10.0.0.2", payload: longOffset)), nil, false),
+            ("snaplen cut in the TCP header", Array(B.ethernet(type: 0x0800, payload: ip).prefix(14 + 20 + 10)), 14 + ip.count, false),
+            ("snaplen cut in the IP header", Array(B.ethernet(type: 0x0800, payload: ip).prefix(14 + 12)), 14 + ip.count, false),
+        ]
+        for (name, frame, wire, isPlainTCP) in cases {
+            frame.withUnsafeBytes { raw in
+                let wireLength = wire ?? frame.count
+                let inPlace = PacketDecoder.ethernetIPv4TCPSegment(raw, wireLength: wireLength).map { Self.describe($0, in: raw) }
+                var decoded: String?
+                if case .tcp(let s) = PacketDecoder.decode(raw, wireLength: wireLength, linkType: .ethernet) { decoded = Self.describe(s, in: raw) }
+                if isPlainTCP {
+                    #expect(inPlace != nil && inPlace == decoded, "\(name)")
+                } else {
+                    #expect(inPlace == nil, "\(name): \(inPlace ?? "")")
+                }
+            }
+        }
+        // The cut where the payload starts leaves none captured: no base address, as the decoder gives it.
+        let cut = Array(request.prefix(14 + 20 + 20))
+        #expect(cut.withUnsafeBytes { PacketDecoder.ethernetIPv4TCPSegment($0, wireLength: request.count)?.payload.baseAddress } == nil)
+    }
 }
