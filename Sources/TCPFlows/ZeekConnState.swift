@@ -37,8 +37,19 @@ public struct ZeekConnState: Sendable {
         var dataSeenThrough: UInt64 = 1
         var dataAhead: [Range<UInt64>] = []
 
-        /// Notes captured payload `[start, end)`.
+        /// Notes captured payload `[start, end)`. Inlined for the usual case,
+        /// data in order with nothing held ahead (a call per segment was a
+        /// fifth of what this costs).
+        @inline(__always)
         mutating func sawData(_ start: UInt64, _ end: UInt64) {
+            if start <= dataSeenThrough && dataAhead.isEmpty {
+                if end > dataSeenThrough { dataSeenThrough = end }
+                return
+            }
+            sawDataOutOfOrder(start, end)
+        }
+
+        mutating func sawDataOutOfOrder(_ start: UInt64, _ end: UInt64) {
             guard end > start else { return }
             if start <= dataSeenThrough {
                 if end > dataSeenThrough { dataSeenThrough = end }
@@ -58,8 +69,15 @@ public struct ZeekConnState: Sendable {
             }
         }
 
-        /// The peer acknowledged through `acked`: returns the bytes below it never captured.
+        /// The peer acknowledged through `acked`: returns the bytes below it
+        /// never captured. Inlined for the usual answer, none (nothing above
+        /// what was seen is acknowledged).
+        @inline(__always)
         mutating func acknowledged(through acked: UInt64) -> Int {
+            acked > dataSeenThrough ? acknowledgedPastSeen(through: acked) : 0
+        }
+
+        mutating func acknowledgedPastSeen(through acked: UInt64) -> Int {
             guard acked > dataSeenThrough, acked - dataSeenThrough < 1 << 31 else { return 0 }
             var missing = Int(acked - dataSeenThrough)
             for r in dataAhead {
