@@ -20,7 +20,15 @@ struct ApplicationStreams: Sendable {
     }
 
     /// The side that sent `ack` has the other side's bytes below it.
+    /// Inlined for the usual case, an acknowledgment of bytes already
+    /// delivered (or not past the next byte): nothing to do.
+    @inline(__always)
     mutating func acknowledged(byClient: Bool, _ ack: UInt32, at time: Int64) {
+        if (byClient ? server : client).hasDelivered(through: ack) { return }
+        acknowledgedPastDelivered(byClient: byClient, ack, at: time)
+    }
+
+    mutating func acknowledgedPastDelivered(byClient: Bool, _ ack: UInt32, at time: Int64) {
         if byClient {
             server.acknowledged(ack, deliver: { http.receive($0, fromClient: false, at: time) }, gap: { _ in http.gap(fromClient: false) })
         } else {

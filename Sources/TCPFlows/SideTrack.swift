@@ -57,7 +57,20 @@ public struct SideTrack: Sendable {
     }
 
     /// Accounts the payload `[start, start+length)` in sequence space.
+    /// Inlined for the usual case, the next bytes in order; the rest in a call.
+    @inline(__always)
     mutating func accountPayload(start: UInt32, length: Int, at time: CaptureTime) {
+        if length > 0 && sequenceKnown && start == highestSequence {
+            lastPayloadTime = time
+            sentPayload = true
+            payloadBytes += length
+            highestSequence = start &+ UInt32(truncatingIfNeeded: length)
+            return
+        }
+        accountPayloadOutOfOrder(start: start, length: length, at: time)
+    }
+
+    mutating func accountPayloadOutOfOrder(start: UInt32, length: Int, at time: CaptureTime) {
         guard length > 0 else { return }
         lastPayloadTime = time
         sentPayload = true

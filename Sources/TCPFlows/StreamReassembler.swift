@@ -45,6 +45,13 @@ struct StreamReassembler: Sendable {
         drainAhead(deliver: deliver, gap: gap)
     }
 
+    /// Whether an acknowledgment through `ack` leaves `acknowledged` nothing
+    /// to do: the stream has not started, or `ack` is not past the next byte.
+    @inline(__always)
+    func hasDelivered(through ack: UInt32) -> Bool {
+        !started || SequenceSpace.delta(ack, next) <= 0
+    }
+
     /// The peer acknowledged up to `ack`: bytes below it that never came are lost.
     mutating func acknowledged(_ ack: UInt32, deliver: (UnsafeRawBufferPointer) -> Void, gap: (Int) -> Void) {
         guard started else { return }
