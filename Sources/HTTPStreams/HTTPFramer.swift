@@ -390,6 +390,9 @@ public struct HTTPFramer: Sendable {
         return true
     }
 
+    /// Inlined into the header loop (`headerLines`): a call per header line
+    /// was 2.4 M of a one-thread run's 622 M instructions.
+    @inline(__always)
     mutating func parseHeader<Sink: HTTPFramerSink>(_ line: UnsafeRawBufferPointer, sink: inout Sink) {
         // Only the headers that frame a message or name its host matter here.
         // The name's first letter names the one or two it could be, and a colon
