@@ -31,7 +31,7 @@ import Darwin
 /// Readers take the same records in the same order, so the one behind never
 /// waits for the one ahead.
 ///
-/// With a classifier (`classify`), the thread that reads a chunk from the file
+/// With an indexer (`ChunkIndexer`, or a per-record `RecordClassifier`), the thread that reads a chunk from the file
 /// also indexes its records while they are in its cache: each record's time,
 /// wire length, place and class (for a sharded analysis, the shard that owns
 /// it). A reader that only needs the time of other shards' records then reads
@@ -60,7 +60,7 @@ public final class SavefileChunks: @unchecked Sendable {
     private var indexCounts: [Int]
     private var indexStarts: [Int]
     private var indexEnds: [Int]
-    private let classify: RecordClassifier?
+    private let indexer: ChunkIndexer?
     /// Where the next chunk's first record starts, for its index: the bytes of
     /// the record that runs into it (up to its header's 16) and how many of
     /// that record's bytes the chunk before holds. Written by the chunk's
@@ -88,8 +88,23 @@ public final class SavefileChunks: @unchecked Sendable {
     /// (libpcap reads it then). `classifier`, given the file header's link
     /// type (a LINKTYPE_ value), may return a classifier for the records'
     /// index (see the type's comment); nil: no index.
+    public convenience init?(path: String, readers: Int = 1, chunkSize: Int = SavefileChunks.defaultChunkSize,
+                             classifier: ((_ linkType: UInt32) -> RecordClassifier?)?) {
+        let indexer: ((UInt32) -> ChunkIndexer?)? = classifier.map { classifier in
+            { linkType in
+                guard let classify = classifier(linkType) else { return nil }
+                return { records in records.index(classify) }
+            }
+        }
+        self.init(path: path, readers: readers, chunkSize: chunkSize, indexer: indexer)
+    }
+
+    /// The same, with the records' index written by `indexer` a chunk at a
+    /// time (`ChunkRecords.index(_:)` with a classifier the caller inlines:
+    /// a call per record, through a closure, cost the loading core as much
+    /// as the classifier itself).
     public init?(path: String, readers: Int = 1, chunkSize: Int = SavefileChunks.defaultChunkSize,
-                 classifier: ((_ linkType: UInt32) -> RecordClassifier?)? = nil) {
+                 indexer: ((_ linkType: UInt32) -> ChunkIndexer?)? = nil) {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         var info = stat()
@@ -137,11 +152,11 @@ public final class SavefileChunks: @unchecked Sendable {
         loading = Array(repeating: false, count: slotCount)
         let linkType = UInt32(header[20]) | UInt32(header[21]) << 8 | UInt32(header[22]) << 16 | UInt32(header[23]) << 24
         // An entry's place holds the record's offset in 24 bits.
-        classify = chunkSize <= 1 << 24 ? classifier?(swapped ? linkType.byteSwapped : linkType) : nil
-        indexing = classify != nil
+        self.indexer = chunkSize <= 1 << 24 ? indexer?(swapped ? linkType.byteSwapped : linkType) : nil
+        indexing = self.indexer != nil
         // Every record is at least its 16-byte header.
         indexCapacity = chunkSize / Self.recordHeaderLength
-        entries = classify == nil ? nil : .allocate(capacity: slotCount * indexCapacity)
+        entries = self.indexer == nil ? nil : .allocate(capacity: slotCount * indexCapacity)
         indexCounts = Array(repeating: 0, count: slotCount)
         indexStarts = Array(repeating: 0, count: slotCount)
         indexEnds = Array(repeating: 0, count: slotCount)
@@ -230,7 +245,7 @@ public final class SavefileChunks: @unchecked Sendable {
         loading[slot] = true
         pthread_mutex_unlock(lock)
         let (length, readFailed) = read(into: buffers + slot * chunkSize, at: offset(ofChunk: k))
-        let index = classify != nil && indexing
+        let index = indexer != nil && indexing
             ? self.index(slot, length: length, isLast: length < chunkSize || readFailed) : (0, 0, 0)
         pthread_mutex_lock(lock)
         held[slot] = k
@@ -285,30 +300,21 @@ public final class SavefileChunks: @unchecked Sendable {
             }
         }
         let start = position
-        var count = 0
-        let classify = self.classify!
-        while length - position >= header {
-            let captured = Int(word(base, position + 8))
-            if captured > Int(snapshotLength) {
-                // The readers stop at this record (libpcap names the fault).
-                indexing = false
-                return (count, start, position)
-            }
-            guard length - position - header >= captured else { break }
-            let wireLength = word(base, position + 12)
-            let timestamp = Self.timestamp(base, position, swapped: swapped, scale: timestampScale)
-            let owner = classify(UnsafeRawBufferPointer(start: base + position + header, count: captured), Int(wireLength))
-            index[count] = RecordIndexEntry(timestamp: timestamp, wireLength: wireLength, place: UInt32(position) << 8 | UInt32(owner))
-            count += 1
-            position += header + captured
+        let walked = indexer!(ChunkRecords(base: base, start: start, length: length, snapshotLength: snapshotLength,
+                                           swapped: swapped, timestampScale: timestampScale, entries: index))
+        if walked.stopped {
+            // The readers stop at that record (libpcap names the fault).
+            indexing = false
+            return (walked.count, start, walked.end)
         }
+        position = walked.end
         // The record that runs into the next chunk, for its loader.
         carriedBytes = isLast ? 0 : length - position
         if carriedBytes > 0 {
             carry = (0, 0)
             withUnsafeMutableBytes(of: &carry) { $0.baseAddress!.copyMemory(from: base + position, byteCount: min(carriedBytes, header)) }
         }
-        return (count, start, position)
+        return (walked.count, start, position)
     }
 
     /// Fills a chunk from `offset`: short only at the end of the file or on an error.
@@ -328,6 +334,56 @@ public final class SavefileChunks: @unchecked Sendable {
 /// chunk's index: a number below `SavefileChunks.unclassified`, or that.
 /// Called on whichever reader's thread loads the chunk.
 public typealias RecordClassifier = @Sendable (_ bytes: UnsafeRawBufferPointer, _ wireLength: Int) -> UInt8
+
+/// Writes a chunk's index: `records.index(classify)`, with the classifier
+/// written where the indexer is made, so that it is inlined into the walk.
+public typealias ChunkIndexer = @Sendable (_ records: ChunkRecords) -> (count: Int, end: Int, stopped: Bool)
+
+/// The whole records of a chunk just read, from `start`, for its index.
+public struct ChunkRecords {
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let start: Int
+    @usableFromInline let length: Int
+    @usableFromInline let snapshotLength: UInt32
+    @usableFromInline let swapped: Bool
+    @usableFromInline let timestampScale: Int64
+    @usableFromInline let entries: UnsafeMutablePointer<RecordIndexEntry>
+
+    @usableFromInline
+    init(base: UnsafeRawPointer, start: Int, length: Int, snapshotLength: UInt32, swapped: Bool, timestampScale: Int64,
+         entries: UnsafeMutablePointer<RecordIndexEntry>) {
+        self.base = base
+        self.start = start
+        self.length = length
+        self.snapshotLength = snapshotLength
+        self.swapped = swapped
+        self.timestampScale = timestampScale
+        self.entries = entries
+    }
+
+    /// Writes an entry for each whole record from `start` on, its class from
+    /// `classify`: how many, the offset after the last, and whether the walk
+    /// stopped at a record the readers stop at (a captured length beyond the
+    /// snapshot length) rather than at the chunk's end. It takes the records
+    /// `SavefileReader.next()` takes in place.
+    @inlinable @inline(__always)
+    public func index(_ classify: (_ bytes: UnsafeRawBufferPointer, _ wireLength: Int) -> UInt8) -> (count: Int, end: Int, stopped: Bool) {
+        let header = SavefileChunks.recordHeaderLength
+        var position = start, count = 0
+        while length &- position >= header {
+            let captured = Int(SavefileChunks.word(base, position &+ 8, swapped: swapped))
+            if captured > Int(snapshotLength) { return (count, position, true) }
+            guard length &- position &- header >= captured else { break }
+            let wireLength = SavefileChunks.word(base, position &+ 12, swapped: swapped)
+            let timestamp = SavefileChunks.timestamp(base, position, swapped: swapped, scale: timestampScale)
+            let owner = classify(UnsafeRawBufferPointer(start: base + (position &+ header), count: captured), Int(wireLength))
+            entries[count] = RecordIndexEntry(timestamp: timestamp, wireLength: wireLength, place: UInt32(truncatingIfNeeded: position) << 8 | UInt32(owner))
+            count &+= 1
+            position &+= header &+ captured
+        }
+        return (count, position, false)
+    }
+}
 
 /// A record in a chunk's index (16 bytes).
 public struct RecordIndexEntry: Sendable {

@@ -475,12 +475,26 @@ extension Analyzer.Shard {
     /// then reads whole. Nil when an index would not help: one shard, more
     /// shards than classes, or a link type other than Ethernet (LINKTYPE_ETHERNET, 1).
     public static func recordClassifier(count: Int, linkType: UInt32) -> RecordClassifier? {
-        guard count > 1, count < Int(SavefileChunks.unclassified), linkType == 1 else { return nil }
-        // The check names the same sides the fixed-offset reading does (see
-        // `PacketDecoder.ethernetIPv4Ends`): one call does both.
-        return { bytes, wireLength in
-            guard let ends = PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) else { return SavefileChunks.unclassified }
-            return UInt8(truncatingIfNeeded: owner(of: ends, count: count))
-        }
+        guard indexes(count: count, linkType: linkType) else { return nil }
+        return { bytes, wireLength in recordClass(bytes, wireLength: wireLength, count: count) }
+    }
+
+    /// The same classes, written a chunk at a time with the classifier
+    /// inlined into the walk (what a sharded run uses).
+    public static func recordIndexer(count: Int, linkType: UInt32) -> ChunkIndexer? {
+        guard indexes(count: count, linkType: linkType) else { return nil }
+        return { records in records.index { bytes, wireLength in recordClass(bytes, wireLength: wireLength, count: count) } }
+    }
+
+    private static func indexes(count: Int, linkType: UInt32) -> Bool {
+        count > 1 && count < Int(SavefileChunks.unclassified) && linkType == 1
+    }
+
+    /// The check names the same sides the fixed-offset reading does (see
+    /// `PacketDecoder.ethernetIPv4Ends`): one call does both.
+    @inline(__always)
+    static func recordClass(_ bytes: UnsafeRawBufferPointer, wireLength: Int, count: Int) -> UInt8 {
+        guard let ends = PacketDecoder.ethernetIPv4TCPEnds(bytes, wireLength: wireLength) else { return SavefileChunks.unclassified }
+        return UInt8(truncatingIfNeeded: owner(of: ends, count: count))
     }
 }

@@ -45,8 +45,8 @@ public enum CaptureRun {
         // Shards read each classic pcap file from disk once, together (their
         // second read of every byte was a tenth of a sharded run's CPU).
         let shared: [SavefileChunks?] = shardCount > 1 && (filter ?? "").isEmpty
-            ? paths.map { SavefileChunks(path: $0, readers: shardCount, classifier: { linkType in
-                Analyzer.Shard.recordClassifier(count: shardCount, linkType: linkType)
+            ? paths.map { SavefileChunks(path: $0, readers: shardCount, indexer: { linkType in
+                Analyzer.Shard.recordIndexer(count: shardCount, linkType: linkType)
             }) } : paths.map { _ in nil }
         var sweepSettings = poolSettings
         sweepSettings.timeWaitSeconds = settings.timeWaitSeconds

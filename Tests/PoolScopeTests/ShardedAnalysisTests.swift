@@ -139,4 +139,52 @@ import Testing
             }
         }
     }
+
+    /// What a sharded run indexes with, the classifier inlined into the
+    /// chunk's walk (`recordIndexer`), names the classes `recordClassifier`
+    /// names, record for record, over chunk boundaries and the frames it leaves unclassified.
+    @Test func theChunkIndexerNamesTheClassifiersClasses() throws {
+        #expect(Analyzer.Shard.recordIndexer(count: 1, linkType: 1) == nil)
+        #expect(Analyzer.Shard.recordIndexer(count: 2, linkType: 113) == nil)
+        // A snapshot length a 64 KB chunk takes (a record fits in the chunk after the one it starts in).
+        var writer = PcapFileWriter(linkType: 1, snaplen: 2048)
+        var frames: [[UInt8]] = []
+        for i in 0..<3_000 {
+            let port = UInt16(40_000 + i % 500)
+            switch i % 7 {
+            case 0: frames.append(Self.segment("10.0.0.1", port, "10.0.0.2", 80, protocol: 17))
+            case 1: frames.append(Self.segment("10.0.0.1", port, "10.0.0.2", 80, vlan: true))
+            case 2: frames.append(Self.segment("10.0.0.2", 80, "10.0.0.1", port) + [UInt8](repeating: 0, count: i % 300))
+            default: frames.append(Self.segment("10.0.0.1", port, "10.0.0.2", 80))
+            }
+            writer.append(frames[i], timestamp: 1_700_000_000_000_000_000 + Int64(i) * 1_000)
+        }
+        let path = NSTemporaryDirectory() + "savefile-indexer.pcap"
+        try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for count in [2, 3] {
+            let classify = try #require(Analyzer.Shard.recordClassifier(count: count, linkType: 1))
+            let chunks = try #require(SavefileChunks(path: path, readers: 1, chunkSize: 64 * 1024, indexer: {
+                Analyzer.Shard.recordIndexer(count: count, linkType: $0)
+            }))
+            let reader = SavefileReader(chunks)
+            var indexed = 0, differ = 0, seen = 0
+            while true {
+                if let entry = reader.nextEntry() {
+                    let bytes = reader.bytes(of: entry)
+                    indexed += 1
+                    if entry.recordClass != classify(bytes, Int(entry.wireLength)) { differ += 1 }
+                    seen += 1
+                } else if reader.next() != nil {
+                    seen += 1
+                } else {
+                    break
+                }
+            }
+            #expect(seen == frames.count)
+            #expect(indexed > frames.count * 9 / 10)
+            #expect(differ == 0)
+            #expect(reader.atEnd)
+        }
+    }
 }
