@@ -349,18 +349,6 @@ public struct ChunkRecords {
     @usableFromInline let timestampScale: Int64
     @usableFromInline let entries: UnsafeMutablePointer<RecordIndexEntry>
 
-    @usableFromInline
-    init(base: UnsafeRawPointer, start: Int, length: Int, snapshotLength: UInt32, swapped: Bool, timestampScale: Int64,
-         entries: UnsafeMutablePointer<RecordIndexEntry>) {
-        self.base = base
-        self.start = start
-        self.length = length
-        self.snapshotLength = snapshotLength
-        self.swapped = swapped
-        self.timestampScale = timestampScale
-        self.entries = entries
-    }
-
     /// Writes an entry for each whole record from `start` on, its class from
     /// `classify`: how many, the offset after the last, and whether the walk
     /// stopped at a record the readers stop at (a captured length beyond the
