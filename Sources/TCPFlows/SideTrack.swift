@@ -67,10 +67,10 @@ public struct SideTrack: Sendable {
             highestSequence = start &+ UInt32(truncatingIfNeeded: length)
             return
         }
-        accountPayloadOutOfOrder(start: start, length: length, at: time)
+        accountPayloadInAnyOrder(start: start, length: length, at: time)
     }
 
-    mutating func accountPayloadOutOfOrder(start: UInt32, length: Int, at time: CaptureTime) {
+    mutating func accountPayloadInAnyOrder(start: UInt32, length: Int, at time: CaptureTime) {
         guard length > 0 else { return }
         lastPayloadTime = time
         sentPayload = true
@@ -83,12 +83,9 @@ public struct SideTrack: Sendable {
             return
         }
         let d = SequenceSpace.delta(start, highestSequence)
-        if d == 0 {
-            payloadBytes += length
-            highestSequence = end
-        } else if d > 0 {
-            // A gap: bytes [highest, start) were not (yet) seen.
-            if holes.count < 64 { holes.append(offset(highestSequence)..<offset(start)) }
+        if d >= 0 {
+            // Past a gap: bytes [highest, start) were not (yet) seen.
+            if d > 0 && holes.count < 64 { holes.append(offset(highestSequence)..<offset(start)) }
             payloadBytes += length
             highestSequence = end
         } else {

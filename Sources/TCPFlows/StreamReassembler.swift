@@ -54,9 +54,9 @@ struct StreamReassembler: Sendable {
 
     /// The peer acknowledged up to `ack`: bytes below it that never came are lost.
     mutating func acknowledged(_ ack: UInt32, deliver: (UnsafeRawBufferPointer) -> Void, gap: (Int) -> Void) {
-        guard started else { return }
+        guard !hasDelivered(through: ack) else { return }
         let d = Int(SequenceSpace.delta(ack, next))
-        guard d > 0, d < 1 << 30 else { return }
+        guard d < 1 << 30 else { return }
         if let first = ahead.first, SequenceSpace.delta(first.sequence, ack) < 0 {
             declareGap(Int(SequenceSpace.delta(first.sequence, next)), gap: gap)
             drainAhead(deliver: deliver, gap: gap)
