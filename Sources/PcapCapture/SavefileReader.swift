@@ -31,8 +31,8 @@ import Darwin
 /// Readers take the same records in the same order, so the one behind never
 /// waits for the one ahead.
 ///
-/// With an indexer (`ChunkIndexer`, or a per-record `RecordClassifier`), the thread that reads a chunk from the file
-/// also indexes its records while they are in its cache: each record's time,
+/// With an indexer (`ChunkIndexer`), the thread that reads a chunk from the
+/// file also indexes its records while they are in its cache: each record's time,
 /// wire length, place and class (for a sharded analysis, the shard that owns
 /// it). A reader that only needs the time of other shards' records then reads
 /// 16 dense bytes a record from the index (`SavefileReader.nextEntry()`)
@@ -85,24 +85,11 @@ public final class SavefileChunks: @unchecked Sendable {
 
     /// Opens `path` for `readers` readers if it is a regular file in classic
     /// pcap format 2.4 with a snapshot length libpcap accepts; nil otherwise
-    /// (libpcap reads it then). `classifier`, given the file header's link
-    /// type (a LINKTYPE_ value), may return a classifier for the records'
-    /// index (see the type's comment); nil: no index.
-    public convenience init?(path: String, readers: Int = 1, chunkSize: Int = SavefileChunks.defaultChunkSize,
-                             classifier: ((_ linkType: UInt32) -> RecordClassifier?)?) {
-        let indexer: ((UInt32) -> ChunkIndexer?)? = classifier.map { classifier in
-            { linkType in
-                guard let classify = classifier(linkType) else { return nil }
-                return { records in records.index(classify) }
-            }
-        }
-        self.init(path: path, readers: readers, chunkSize: chunkSize, indexer: indexer)
-    }
-
-    /// The same, with the records' index written by `indexer` a chunk at a
-    /// time (`ChunkRecords.index(_:)` with a classifier the caller inlines:
-    /// a call per record, through a closure, cost the loading core as much
-    /// as the classifier itself).
+    /// (libpcap reads it then). `indexer`, given the file header's link type
+    /// (a LINKTYPE_ value), may return an indexer for the records' index
+    /// (`ChunkRecords.index(_:)` with a classifier the caller inlines: a call
+    /// per record, through a closure, cost the loading core as much as the
+    /// classifier itself); nil: no index.
     public init?(path: String, readers: Int = 1, chunkSize: Int = SavefileChunks.defaultChunkSize,
                  indexer: ((_ linkType: UInt32) -> ChunkIndexer?)? = nil) {
         let fd = open(path, O_RDONLY)
@@ -484,7 +471,7 @@ public final class SavefileReader {
     }
 
     /// The next record's index entry, when the chunk it is in was indexed
-    /// (`SavefileChunks`' classifier); nil otherwise, and `next()` reads on.
+    /// (`SavefileChunks`' indexer); nil otherwise, and `next()` reads on.
     /// Only its bytes (`bytes(of:)`) touch the record itself.
     @inlinable @inline(__always)
     public func nextEntry() -> RecordIndexEntry? {

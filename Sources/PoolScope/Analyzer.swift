@@ -104,7 +104,7 @@ public struct Analyzer {
     }
 
     /// Analyses one packet. `bytes` is only read during the call. `owned`:
-    /// a chunk's index (`Shard.recordClassifier`) named this shard the owner
+    /// a chunk's index (`Shard.recordIndexer`) named this shard the owner
     /// of this Ethernet/IPv4 TCP segment, so the shard need not find it again.
     @inline(__always)
     public mutating func ingest(_ bytes: UnsafeRawBufferPointer, wireLength: Int, linkType: LinkType, timestamp: Int64,
@@ -200,7 +200,7 @@ public struct Analyzer {
         deliverPending()
     }
 
-    /// A packet a chunk's index (`Shard.recordClassifier`) names another
+    /// A packet a chunk's index (`Shard.recordIndexer`) names another
     /// shard's TCP segment: what `ingest` does with it, without its bytes.
     @inline(__always)
     public mutating func ingestOtherShards(wireLength: Int, timestamp: Int64) {
@@ -209,7 +209,7 @@ public struct Analyzer {
     }
 
     /// This analyzer's shard number, as a chunk index's record class (see
-    /// `Shard.recordClassifier`); `SavefileChunks.unclassified` when not sharded.
+    /// `Shard.recordIndexer`); `SavefileChunks.unclassified` when not sharded.
     public var recordClass: UInt8 {
         guard let shard, shard.count < Int(SavefileChunks.unclassified) else { return SavefileChunks.unclassified }
         return UInt8(shard.index)

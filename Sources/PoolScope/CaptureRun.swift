@@ -207,7 +207,7 @@ public enum CaptureRun {
     /// function of its own: written inside the loop above, `ingest` was left a
     /// call (0.6% more instructions on one thread, 1.4% on two).
     ///
-    /// In a chunk the shards' classifier indexed, another shard's segment is
+    /// In a chunk the shards' indexer indexed, another shard's segment is
     /// taken from its index entry, and its bytes are not read.
     @inline(never)
     static func drain(_ reader: SavefileReader, linkType: LinkType, into analyzer: inout Analyzer, progress: ((Analyzer) -> Void)?) {

@@ -295,9 +295,7 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
     /// takes index entries first, as a shard does; the other reads through
     /// `OfflineCapture`. Both get libpcap's packets, and every entry has the
     /// class of its record.
-    /// `perChunk`: the index written by a `ChunkIndexer` (as a sharded run
-    /// writes it), not through a per-record classifier.
-    @Test(arguments: [false, true]) func indexedChunksGiveTheSameRecords(perChunk: Bool) throws {
+    @Test func indexedChunksGiveTheSameRecords() throws {
         let snaplen = 3000, chunkSize = 4096
         var writer = PcapFileWriter(linkType: 1, snaplen: UInt32(snaplen))
         // Bytes only the classifier looks at; now and then one near the snapshot length.
@@ -309,7 +307,7 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
         let badOffset = writer.bytes.count
         writer.appendRaw(capturedLength: UInt32(snaplen + 1), wireLength: UInt32(snaplen + 1), body: [UInt8](repeating: 0, count: snaplen + 1))
         for frame in frames[good...] { writer.append(frame, timestamp: 1_800_000_000_000_000_000) }
-        let path = NSTemporaryDirectory() + "savefile-indexed-\(perChunk).pcap"   // the two cases run side by side
+        let path = NSTemporaryDirectory() + "savefile-indexed.pcap"
         try Data(writer.bytes).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
 
@@ -330,12 +328,10 @@ func expectSampleConnection(_ report: Report, ipv6: Bool = false, sourceLocation
             bytes.count < 60 ? SavefileChunks.unclassified : UInt8((bytes.count + wireLength / 7) % 3)
         }
         nonisolated(unsafe) var linkTypes: [UInt32] = []
-        let chunks = try #require(perChunk
-            ? SavefileChunks(path: path, readers: 2, chunkSize: chunkSize, indexer: { linkType in
-                linkTypes.append(linkType)
-                return { records in records.index(classify) }
-            })
-            : SavefileChunks(path: path, readers: 2, chunkSize: chunkSize, classifier: { linkTypes.append($0); return classify }))
+        let chunks = try #require(SavefileChunks(path: path, readers: 2, chunkSize: chunkSize, indexer: { linkType in
+            linkTypes.append(linkType)
+            return { records in records.index(classify) }
+        }))
         #expect(linkTypes == [1])
         nonisolated(unsafe) let reader = SavefileReader(chunks, reader: 0)
         nonisolated(unsafe) let capture = try OfflineCapture(path: path, chunks: chunks, reader: 1)
