@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPcap
 
 /// A classic pcap savefile (format 2.4) read in 1 MB chunks, once, for one
 /// or more readers: the shards of a sharded analysis all see every packet,
@@ -479,6 +480,26 @@ public final class SavefileReader {
         cursor.pointee.nextEntry = entry + 1
         return entry.pointee
     }
+
+    /// `nextEntry()`, and a prefetch of the record `prefetchDistance` entries
+    /// on if its class is `mine`: a shard reads its own records' bytes, which
+    /// the other core mostly brought in (it read and indexed the chunk), so
+    /// each was a wait on the shared cache.
+    @inlinable @inline(__always)
+    public func nextEntry(prefetching mine: UInt8) -> RecordIndexEntry? {
+        guard let entry = cursor.pointee.nextEntry, let end = cursor.pointee.entriesEnd, entry != end else { return nil }
+        cursor.pointee.nextEntry = entry + 1
+        let later = entry + Self.prefetchDistance
+        if later < end, later.pointee.recordClass == mine {
+            poolscope_prefetch_record(cursor.pointee.bytes.unsafelyUnwrapped + Int(later.pointee.place >> 8))
+        }
+        return entry.pointee
+    }
+
+    /// How many index entries ahead `nextEntry(prefetching:)` looks: two of
+    /// the shard's own records on two threads, some microseconds of work. 2,
+    /// 4, 6 and 8 timed alike (paired, 2-3% quicker than none); 16 slower.
+    @usableFromInline static let prefetchDistance = 4
 
     /// The captured bytes of the record `entry` (the last `nextEntry()`'s), valid until the next chunk.
     @inlinable @inline(__always)
