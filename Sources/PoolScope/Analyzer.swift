@@ -190,13 +190,13 @@ public struct Analyzer {
         guard let segment = Self.tcpSegment(bytes, wireLength: wireLength, linkType: linkType, undecoded: { reason in
             if packets % shard.count == shard.index { summary.undecoded.record(reason) }
         }) else { return }
-        if claimant == shard.index || (claimant == nil && owner(segment.source, segment.destination) == shard.index) {
-            summary.tcpPackets &+= 1
-            if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
-            flows.ingest(segment, at: time, packetNumber: summary.packets)
-        } else {
-            flows.advance(to: time)
+        guard claimant == shard.index || (claimant == nil && owner(segment.source, segment.destination) == shard.index) else {
+            noteOtherShardsSegment(at: time)
+            return
         }
+        summary.tcpPackets &+= 1
+        if segment.isPayloadTruncated { summary.payloadTruncatedPackets &+= 1 }
+        flows.ingest(segment, at: time, packetNumber: summary.packets)
         deliverPending()
     }
 
