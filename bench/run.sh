@@ -30,9 +30,11 @@ for n in $small $big; do generate gen "$n"; done
 
 # The tools run in rounds, one run of each per round, and each keeps its best: this VM's
 # speed wanders by a third between minutes, and interleaving puts PoolScope and the
-# libpcap floor it is compared with in the same minutes. BENCH_RUNS rounds (default 5);
+# libpcap floor it is compared with in the same minutes. BENCH_RUNS rounds (default 9: with
+# 5, one quick round of one tool and none of the other decided a run's ratio, either way);
+# in each, PoolScope on every core runs right after the floor, the pair the ratio compares.
 # tcptrace runs in the first 3, tshark (30-40 s on the big capture) in the first only.
-runs=${BENCH_RUNS:-5}
+runs=${BENCH_RUNS:-9}
 declare -A best peak all
 # once NAME COMMAND...: one timed run; keeps NAME's best seconds, every run's, and the largest peak RSS.
 once() {
@@ -52,8 +54,8 @@ for n in $small $big; do
   best=(); peak=(); all=()
   for round in $(seq "$runs"); do
     once "libpcap-floor" "$dir/pcapfloor" count "$f"
-    once "poolscope-1-thread" "$poolscope" analyze "$f" --threads 1 -o /dev/null -q
     once "$threads" "$poolscope" analyze "$f" --threads "$(nproc)" -o /dev/null -q
+    once "poolscope-1-thread" "$poolscope" analyze "$f" --threads 1 -o /dev/null -q
     once "poolscope-ndjson" "$poolscope" analyze "$f" --format ndjson -o /dev/null -q
     [ "$round" -le 3 ] && once "tcptrace" tcptrace -n "$f"
     [ "$round" -eq 1 ] && once "tshark-conv" tshark -n -r "$f" -q -z conv,tcp
