@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 DEMO_CAPTURE ?= Fixtures/go-default-pool.pcap
 
-.PHONY: all deps browser build demo test bench bench-memory bench-micro record-fixtures clean
+.PHONY: all deps browser build release demo test bench bench-memory bench-micro record-fixtures clean
 
 all: build
 
@@ -21,6 +21,13 @@ deps:
 
 build: deps
 	$(SWIFT) build
+
+# The binary to install or copy to another machine: release, with the Swift runtime linked
+# in (it needs only libpcap and the system's C and C++ libraries there; it starts in 4 ms rather than 9, and on
+# two threads runs about 5% quicker: BENCHMARKS.md, "Session 16"). make bench measures it.
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	@echo "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/poolscope"
 
 demo: build
 	@echo "== poolscope analyze $(DEMO_CAPTURE)"

@@ -8,12 +8,13 @@ big=${BENCH_CONNECTIONS:-100000}
 small=$((big / 10))
 mkdir -p "$dir"
 
-# Builds the generator and PoolScope (release); sets $poolscope.
+# Builds the generator and PoolScope as `make release` does (release, the Swift runtime
+# linked in); sets $poolscope.
 build_generator_and_poolscope() {
   [ -f "$tools/genpcap.c" ] || { echo "bench: ../shared/tools/genpcap.c is needed" >&2; exit 1; }
   cc -O2 -Wall -o "$dir/genpcap" "$tools/genpcap.c" -lm
-  (cd "$here" && swift build -c release >/dev/null)
-  poolscope="$(cd "$here" && swift build -c release --show-bin-path)/poolscope"
+  (cd "$here" && swift build -c release --static-swift-stdlib >/dev/null)
+  poolscope="$(cd "$here" && swift build -c release --static-swift-stdlib --show-bin-path)/poolscope"
 }
 
 # generate NAME N [genpcap options]: $dir/NAME-N.pcap, 256 connections at once, with its truth
