@@ -23,11 +23,13 @@ build: deps
 	$(SWIFT) build
 
 # The binary to install or copy to another machine: release, with the Swift runtime linked
-# in (it needs only libpcap and the system's C and C++ libraries there; it starts in 4 ms rather than 9, and on
-# two threads runs about 5% quicker: BENCHMARKS.md, "Session 16"). make bench measures it.
+# in (it needs only libpcap and the system's C and C++ libraries there; it starts in 4 ms
+# rather than 9, and on two threads runs about 5% quicker: BENCHMARKS.md, "Session 16").
+# Its path is the last line printed; make bench builds and measures it through this target.
+RELEASE_FLAGS := -c release --static-swift-stdlib
 release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
-	@echo "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/poolscope"
+	$(SWIFT) build $(RELEASE_FLAGS)
+	@echo "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/poolscope"
 
 demo: build
 	@echo "== poolscope analyze $(DEMO_CAPTURE)"

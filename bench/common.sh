@@ -8,13 +8,13 @@ big=${BENCH_CONNECTIONS:-100000}
 small=$((big / 10))
 mkdir -p "$dir"
 
-# Builds the generator and PoolScope as `make release` does (release, the Swift runtime
-# linked in); sets $poolscope.
+# Builds the generator, and PoolScope with `make release` (release, the Swift runtime
+# linked in: the binary to install); sets $poolscope to the path it prints last.
 build_generator_and_poolscope() {
   [ -f "$tools/genpcap.c" ] || { echo "bench: ../shared/tools/genpcap.c is needed" >&2; exit 1; }
   cc -O2 -Wall -o "$dir/genpcap" "$tools/genpcap.c" -lm
-  (cd "$here" && swift build -c release --static-swift-stdlib >/dev/null)
-  poolscope="$(cd "$here" && swift build -c release --static-swift-stdlib --show-bin-path)/poolscope"
+  poolscope=$(make -s -C "$here" release | tail -n 1)
+  [ -x "$poolscope" ] || { echo "bench: make release gave no binary" >&2; exit 1; }
 }
 
 # generate NAME N [genpcap options]: $dir/NAME-N.pcap, 256 connections at once, with its truth
