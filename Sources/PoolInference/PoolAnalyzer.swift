@@ -53,6 +53,9 @@ public struct PoolAnalyzer: Sendable {
     /// A finished connection.
     public mutating func add(_ record: ConnectionRecord) { feed.finish(record) }
 
+    /// Finished connections, in the order they finished (as `add` for each, without copying them).
+    public mutating func add(each records: [ConnectionRecord]) { feed.finish(each: records) }
+
     /// A reported connection's TIME_WAIT cut short by a new SYN.
     public mutating func reuse(previousID: Int, at time: Int64) { feed.reuse(previousID: previousID, at: time) }
 

@@ -276,11 +276,9 @@ public struct Analyzer {
     }
 
     private mutating func deliver(_ finished: [ConnectionRecord]) {
-        for record in finished {
-            poolAnalyzer.add(record)
-            finishedCount += 1
-            finishedRequests += record.http.requests ?? 0
-        }
+        poolAnalyzer.add(each: finished)
+        finishedCount += finished.count
+        for i in finished.indices { finishedRequests += finished[i].http.requests ?? 0 }
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {
