@@ -50,10 +50,7 @@ public struct PoolAnalyzer: Sendable {
         tracker.forEachLive { feed.observe($0) }
     }
 
-    /// A finished connection.
-    public mutating func add(_ record: ConnectionRecord) { feed.finish(record) }
-
-    /// Finished connections, in the order they finished (as `add` for each, without copying them).
+    /// Finished connections, in the order they finished (read in place, not copied).
     public mutating func add(each records: [ConnectionRecord]) { feed.finish(each: records) }
 
     /// A reported connection's TIME_WAIT cut short by a new SYN.

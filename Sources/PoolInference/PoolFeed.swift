@@ -146,15 +146,11 @@ public struct PoolFeed: Sendable {
         }
     }
 
-    /// A finished connection: the rest of its requests, its close, its TIME_WAIT, and the pool's counts.
-    public mutating func finish(_ r: ConnectionRecord) {
-        finish(each: [r])
-    }
-
-    /// Finished connections, in the order they finished (`finish(_:)` for
-    /// each). Each record's fields are read where it lies: lent one at a time,
-    /// a record was copied first (704 bytes, and a dozen references retained
-    /// and released), whatever the loop or the parameter's convention.
+    /// Finished connections, in the order they finished: for each, the rest
+    /// of its requests, its close, its TIME_WAIT, and the pool's counts. Each
+    /// record's fields are read where it lies: lent one at a time, a record
+    /// was copied first (704 bytes, and a dozen references retained and
+    /// released), whatever the loop or the parameter's convention.
     public mutating func finish(each records: [ConnectionRecord]) {
         for i in records.indices { finish(records, i) }
     }
