@@ -133,8 +133,11 @@ public struct HTTPConversation: Sendable {
     var exchanges = 0
     var lastSenderWasClient: Bool?
 
-    public init(openedAt: Int64, midStream: Bool) {
+    /// `keepsTargets` false: requests' targets are not kept (empty), for a
+    /// connection whose record no report shows (see `HTTPFramer.keepsTargets`).
+    public init(openedAt: Int64, midStream: Bool, keepsTargets: Bool = true) {
         pairing = HTTPPairing(opened: openedAt)
+        requestFramer.keepsTargets = keepsTargets
         if midStream {
             // Start counting at the first request line: skip to a line start.
             requestFramer.state = .resync
@@ -214,6 +217,9 @@ public struct HTTPConversation: Sendable {
     /// read: whether there is anything new for the pool analysis.
     @inlinable public var progress: Int { pairing.transactionCount &+ pairing.answered &+ (tls == nil ? 0 : 1) }
     public var hasOutstandingRequest: Bool { pairing.answered < pairing.transactionCount || !requestFramer.isIdle }
+
+    /// `summary.requests`, without the rest of the summary.
+    public var requests: Int? { mode == .http || mode == .undecided ? pairing.transactionCount : nil }
 
     public var summary: HTTPSummary {
         let readable = mode == .http || mode == .undecided

@@ -47,6 +47,10 @@ public struct HTTPFramer: Sendable {
     var bodyBytes = 0
     /// In resync: whether the last byte seen ended a line.
     var atLineStart = true
+    /// Whether a request's target is kept (as a String). Off for a connection
+    /// no report will show: its target was a String made and let go for
+    /// each request (a sixtieth of a run's instructions).
+    var keepsTargets = true
 
     public init(role: Role) {
         self.role = role
@@ -332,7 +336,7 @@ public struct HTTPFramer: Sendable {
             head.method = "GET"
             head.isHTTP09 = true
             head.targetTruncated = rest.count > Self.maximumTargetLength
-            head.target = String(decoding: rest.prefix(Self.maximumTargetLength), as: UTF8.self)
+            head.target = keepsTargets ? String(decoding: rest.prefix(Self.maximumTargetLength), as: UTF8.self) : ""
             return true
         }
         let version = UnsafeRawBufferPointer(rebasing: rest[(lastSpace + 1)...])
@@ -341,7 +345,7 @@ public struct HTTPFramer: Sendable {
         head.method = knownMethod ?? String(decoding: method, as: UTF8.self)
         let target = rest[..<lastSpace]
         head.targetTruncated = target.count > Self.maximumTargetLength
-        head.target = String(decoding: target.prefix(Self.maximumTargetLength), as: UTF8.self)
+        head.target = keepsTargets ? String(decoding: target.prefix(Self.maximumTargetLength), as: UTF8.self) : ""
         return true
     }
 

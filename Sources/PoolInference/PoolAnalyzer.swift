@@ -51,7 +51,7 @@ public struct PoolAnalyzer: Sendable {
     }
 
     /// Finished connections, in the order they finished (read in place, not copied).
-    public mutating func add(each records: [ConnectionRecord]) { feed.finish(each: records) }
+    public mutating func add(each connections: [ConnectionOutline]) { feed.finish(each: connections) }
 
     /// A reported connection's TIME_WAIT cut short by a new SYN.
     public mutating func reuse(previousID: Int, at time: Int64) { feed.reuse(previousID: previousID, at: time) }

@@ -148,19 +148,19 @@ public struct PoolFeed: Sendable {
 
     /// Finished connections, in the order they finished: for each, the rest
     /// of its requests, its close, its TIME_WAIT, and the pool's counts. Each
-    /// record's fields are read where it lies: lent one at a time, a record
+    /// outline's fields are read where it lies: lent one at a time, a record
     /// was copied first (704 bytes, and a dozen references retained and
     /// released), whatever the loop or the parameter's convention.
-    public mutating func finish(each records: [ConnectionRecord]) {
+    public mutating func finish(each records: [ConnectionOutline]) {
         for i in records.indices { finish(records, i) }
     }
 
-    private mutating func finish(_ records: [ConnectionRecord], _ i: Int) {
+    private mutating func finish(_ records: [ConnectionOutline], _ i: Int) {
         let id = records[i].id
-        let xs = records[i].http.transactions
+        let xs = records[i].transactions
         var c = connections.removeValue(forKey: id)
             ?? register(id: id, key: PoolKey(client: records[i].client.address, server: records[i].server,
-                                             name: records[i].http.tls?.serverName ?? xs.first?.host),
+                                             name: records[i].serverName ?? xs.first?.host),
                         start: records[i].start.nanoseconds)
         let pool = c.pool
         tallies[Int(pool)].add(records, i, limit: settings.connectionIDLimit)
@@ -555,13 +555,13 @@ public struct PoolTally: Sendable {
     init(key: PoolKey) { self.key = key }
 
     /// `records[i]`'s counts, read in place (see `PoolFeed.finish(each:)`).
-    mutating func add(_ records: [ConnectionRecord], _ i: Int, limit: Int) {
+    mutating func add(_ records: [ConnectionOutline], _ i: Int, limit: Int) {
         let id = records[i].id
         let initiator = records[i].close.initiator
         connections += 1
         firstStart = min(firstStart, records[i].start.nanoseconds)
         if let at = records[i].close.at?.nanoseconds { lastClose = max(lastClose, at) } else { openAtEnd = true }
-        let requests = records[i].http.requests
+        let requests = records[i].requests
         if let n = requests {
             visibleConnections += 1
             visibleRequests += n
@@ -569,7 +569,7 @@ public struct PoolTally: Sendable {
             if n > 1 { multiRequest += 1 }
             if n > 0 {
                 withRequests += 1
-                let xs = records[i].http.transactions
+                let xs = records[i].transactions
                 if xs.contains(where: { $0.connectionClose }) { saidClose += 1 }
                 if initiator == .client && records[i].close.kind == .rst && xs.first?.responseEnd == nil { resetEarly += 1 }
             }

@@ -63,6 +63,8 @@ public struct Analyzer {
         }
         flows = FlowTracker(settings: settings)
         flows.sharded = shard != nil
+        // The report keeps the first connections by id: only they need a record.
+        if onConnection == nil { flows.recordLimit = recordLimit }
         var pools = poolSettings
         pools.timeWaitSeconds = settings.timeWaitSeconds
         poolAnalyzer = PoolAnalyzer(settings: pools, shares: shard?.count ?? 1)
@@ -219,7 +221,7 @@ public struct Analyzer {
     /// sweep may run on any packet, a shard's others included).
     @inline(__always)
     private mutating func deliverPending() {
-        if !flows.finished.isEmpty { deliverFinished() }
+        if !flows.finishedOutlines.isEmpty { deliverFinished() }
         if !flows.reuses.isEmpty { settleReuses(flows.drainReuses()) }
         if flows.latest >= nextPoolTick { tickPools() }
     }
@@ -259,26 +261,33 @@ public struct Analyzer {
     private var finishedCount = 0
     private var finishedRequests = 0
 
-    /// The records the tracker finished, in the tracker's buffer, handed back
-    /// emptied for the next batch.
+    /// The outlines and records the tracker finished, in the tracker's
+    /// buffers, handed back emptied for the next batch.
     private mutating func deliverFinished() {
         var batch: [ConnectionRecord] = []
-        flows.takeFinished(into: &batch)
-        deliver(batch)
-        flows.returnFinished(&batch)
+        var outlines: [ConnectionOutline] = []
+        flows.takeFinished(into: &batch, outlines: &outlines)
+        deliver(batch, outlines)
+        flows.returnFinished(&batch, outlines: &outlines)
     }
 
-    /// Delivers what is finished, and frees the tracker's buffer for records.
+    /// Delivers what is finished, and frees the tracker's buffers.
     private mutating func dropFinishedBuffer() {
-        if !flows.finished.isEmpty { deliverFinished() }
+        if !flows.finishedOutlines.isEmpty { deliverFinished() }
         var buffer: [ConnectionRecord] = []
-        flows.takeFinished(into: &buffer)
+        var outlines: [ConnectionOutline] = []
+        flows.takeFinished(into: &buffer, outlines: &outlines)
     }
 
-    private mutating func deliver(_ finished: [ConnectionRecord]) {
-        poolAnalyzer.add(each: finished)
-        finishedCount += finished.count
-        for i in finished.indices { finishedRequests += finished[i].http.requests ?? 0 }
+    /// Every finished connection's outline goes to the pools; the records
+    /// (of the connections opened while the report still wanted them) are
+    /// streamed or kept.
+    private mutating func deliver(_ finished: [ConnectionRecord], _ outlines: [ConnectionOutline]) {
+        poolAnalyzer.add(each: outlines)
+        finishedCount += outlines.count
+        for i in outlines.indices { finishedRequests += outlines[i].requests ?? 0 }
+        // Those with no record are not kept.
+        recordsNotKept += outlines.count - finished.count
         if let onConnection {
             for record in finished { onConnection(record) }
         } else {

@@ -108,10 +108,14 @@ public struct Connection: Sendable {
     var poolTouched = false
     /// The pool analysis was given its pool's key.
     var poolNamed = false
+    /// A report will want its whole record (`finish`); otherwise its outline
+    /// (`outline`) is all that is made, and its requests' targets are not kept.
+    public let recordWanted: Bool
 
     @inline(__always)
-    public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime) {
+    public init(id: Int, firstSegment segment: TCPSegment, at time: CaptureTime, recordWanted: Bool = true) {
         self.id = id
+        self.recordWanted = recordWanted
         start = time
         end = time
         let flags = segment.flags
@@ -134,7 +138,8 @@ public struct Connection: Sendable {
             clientSide.state = .established
             serverSide.state = .established
         }
-        app = ApplicationStreams(http: HTTPConversation(openedAt: time.nanoseconds, midStream: clientEvidence != .syn))
+        app = ApplicationStreams(http: HTTPConversation(openedAt: time.nanoseconds, midStream: clientEvidence != .syn,
+                                                        keepsTargets: recordWanted))
         zeek = ZeekConnState(
             firstFlags: .init(syn: flags.contains(.syn), ack: flags.contains(.ack), fin: flags.contains(.fin), rst: flags.contains(.rst)),
             sourceIsClient: segment.source == client, sourcePort: segment.source.port, destinationPort: segment.destination.port)
@@ -336,14 +341,7 @@ public struct Connection: Sendable {
     /// forgotten (`record` on a copy duplicated its HTTP state, transactions
     /// included, for every connection).
     public mutating func finish(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionRecord {
-        app.ended(fromClient: true, at: end.nanoseconds)
-        app.ended(fromClient: false, at: end.nanoseconds)
-        let close = closeRecord(trackingEnded: trackingEnded)
-        var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
-        if var tw = timeWait {
-            tw.runningAtCaptureEnd = tw.end > captureEnd
-            timeWait = tw
-        }
+        let (close, timeWait) = endTracking(timeWaitSeconds: timeWaitSeconds, captureEnd: captureEnd, trackingEnded: trackingEnded)
         var handshake: HandshakeRecord?
         if clientSide.synTime != nil || serverSide.synTime != nil {
             handshake = HandshakeRecord(
@@ -368,6 +366,27 @@ public struct Connection: Sendable {
             streamGaps: PerSide(client: app.client.gaps, server: app.server.gaps),
             streamGapBytes: PerSide(client: app.client.gapBytes, server: app.server.gapBytes),
             conflictingOverlaps: PerSide(client: app.client.conflictingOverlaps, server: app.server.conflictingOverlaps))
+    }
+
+    /// What `finish` would put in the record's outline, without the record.
+    public mutating func outline(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String = "capture_end") -> ConnectionOutline {
+        let (close, timeWait) = endTracking(timeWaitSeconds: timeWaitSeconds, captureEnd: captureEnd, trackingEnded: trackingEnded)
+        return ConnectionOutline(id: id, client: client, server: server, start: start, close: close, timeWait: timeWait,
+                                 requests: app.http.requests, serverName: app.http.tlsSoFar?.serverName,
+                                 transactions: app.http.transactionsSoFar)
+    }
+
+    /// Tracking ends: what the streams still hold is delivered, then the close and TIME_WAIT are decided.
+    private mutating func endTracking(timeWaitSeconds: Double, captureEnd: CaptureTime, trackingEnded: String) -> (CloseRecord, TimeWaitRecord?) {
+        app.ended(fromClient: true, at: end.nanoseconds)
+        app.ended(fromClient: false, at: end.nanoseconds)
+        let close = closeRecord(trackingEnded: trackingEnded)
+        var timeWait = timeWaitRecord(close: close, seconds: timeWaitSeconds)
+        if var tw = timeWait {
+            tw.runningAtCaptureEnd = tw.end > captureEnd
+            timeWait = tw
+        }
+        return (close, timeWait)
     }
 
     /// Inlined: `forEachLive` calls it on a connection in place, and a call

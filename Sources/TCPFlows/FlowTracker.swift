@@ -55,12 +55,21 @@ public struct PortReuseEvent: Sendable, Equatable {
 /// (the Analyzer settles both at the end for whole-capture reports).
 ///
 /// Connections are numbered 1, 2, ... in the order their first packet was seen.
-/// Finished records collect in `finished`; the caller drains them.
+/// Finished connections collect in `finishedOutlines` (and the records
+/// wanted in `finished`); the caller drains them.
 public struct FlowTracker {
     public let settings: FlowSettings
     public private(set) var stats = FlowTrackingStats()
-    /// Records finished since the last `takeFinished(into:)`.
+    /// Every connection finished since the last `takeFinished`, in the order they finished.
+    public private(set) var finishedOutlines: [ConnectionOutline] = []
+    /// The records of those whose record was wanted (`recordLimit`), in the same order.
     public private(set) var finished: [ConnectionRecord] = []
+    /// How many connections, the first opened, get a whole record when they
+    /// finish (nil: every one); the others get an outline only
+    /// (`ConnectionOutline`). A report that keeps the first connections by
+    /// id keeps those: every connection finishes by the capture's end.
+    public var recordLimit: Int?
+    private var opened = 0
     /// Reuses of reported connections' 4-tuples inside their TIME_WAIT, since the last drain.
     public private(set) var reuses: [PortReuseEvent] = []
 
@@ -239,27 +248,33 @@ public struct FlowTracker {
         }
         // Built in its slot and updated there: a Connection is about 1.5 KB,
         // and building it aside then inserting it copied it once more.
-        let slot = table.insert(for: key) { $0.initialize(to: Connection(id: id, firstSegment: segment, at: time)) }
+        let wanted = recordLimit.map { opened < $0 } ?? true
+        opened += 1
+        let slot = table.insert(for: key) { $0.initialize(to: Connection(id: id, firstSegment: segment, at: time, recordWanted: wanted)) }
         table[slot: slot].portReuse = reuse
         table[slot: slot].sourceIndex = currentSource
         ingestAndTouch(slot, segment, at: time)
         if table.count > stats.peakLiveConnections { stats.peakLiveConnections = table.count }
     }
 
-    /// Takes the records finished so far: swapped with `buffer`, which must be
-    /// empty. The caller hands the emptied buffer back (`returnFinished`), so
-    /// one buffer serves every batch: a sweep may finish thousands of records
-    /// of 700 bytes, and building each batch's array anew, by doubling, mapped
-    /// and unmapped megabytes every second, each new page faulted in.
-    public mutating func takeFinished(into buffer: inout [ConnectionRecord]) {
-        precondition(buffer.isEmpty, "FlowTracker.takeFinished: the buffer is not empty")
+    /// Takes the records and outlines finished so far: swapped with `buffer`
+    /// and `outlines`, which must be empty. The caller hands the emptied
+    /// buffers back (`returnFinished`), so one pair serves every batch: a
+    /// sweep may finish thousands of records of 700 bytes, and building each
+    /// batch's array anew, by doubling, mapped and unmapped megabytes every
+    /// second, each new page faulted in.
+    public mutating func takeFinished(into buffer: inout [ConnectionRecord], outlines: inout [ConnectionOutline]) {
+        precondition(buffer.isEmpty && outlines.isEmpty, "FlowTracker.takeFinished: the buffers are not empty")
         swap(&buffer, &finished)
+        swap(&outlines, &finishedOutlines)
     }
 
-    /// Gives back the buffer `takeFinished` handed out, emptied with its capacity kept.
-    public mutating func returnFinished(_ buffer: inout [ConnectionRecord]) {
+    /// Gives back the buffers `takeFinished` handed out, emptied with their capacity kept.
+    public mutating func returnFinished(_ buffer: inout [ConnectionRecord], outlines: inout [ConnectionOutline]) {
         buffer.removeAll(keepingCapacity: true)
+        outlines.removeAll(keepingCapacity: true)
         if finished.isEmpty { swap(&buffer, &finished) }
+        if finishedOutlines.isEmpty { swap(&outlines, &finishedOutlines) }
     }
 
     /// Takes the reuse events so far.
@@ -300,23 +315,27 @@ public struct FlowTracker {
     private mutating func finalize(slot: Int, trackingEnded: String) {
         // Finished where it lies, then dropped there: moving a 1.5 KB
         // Connection out of the table first was a copy per connection.
-        let record = table[slot: slot].finish(timeWaitSeconds: settings.timeWaitSeconds,
-                                              captureEnd: CaptureTime(nanoseconds: now), trackingEnded: trackingEnded)
+        let captureEnd = CaptureTime(nanoseconds: now)
+        let outline: ConnectionOutline
+        if table[slot: slot].recordWanted {
+            let record = table[slot: slot].finish(timeWaitSeconds: settings.timeWaitSeconds, captureEnd: captureEnd,
+                                                  trackingEnded: trackingEnded)
+            outline = ConnectionOutline(record)
+            finished.append(record)
+        } else {
+            outline = table[slot: slot].outline(timeWaitSeconds: settings.timeWaitSeconds, captureEnd: captureEnd,
+                                                trackingEnded: trackingEnded)
+        }
         let (isClosed, end) = (table[slot: slot].isClosed, table[slot: slot].end.nanoseconds)
         table.discard(slot: slot)
-        // What the tombstone needs, read before the record is handed on (moved, not copied).
-        let (id, key, timeWaitEnd) = (record.id, FlowKey(record.client, record.server), record.timeWait?.end.nanoseconds)
-        emit(record, runningAtEnd: timeWaitEnd.map { $0 > now } ?? false)
+        // What the tombstone needs, read before the outline is handed on (moved, not copied).
+        let (id, key, timeWaitEnd) = (outline.id, FlowKey(outline.client, outline.server), outline.timeWait?.end.nanoseconds)
+        finishedOutlines.append(outline)
         guard isClosed else { return }
         // A tombstone until its TIME_WAIT window (or one 2·MSL after the
         // close) has passed, to recognise reuse of the 4-tuple.
         closed.keep(ClosedFlows.Tombstone(id: id, timeWaitEnd: timeWaitEnd, unheldExpiry: end + Int64(settings.timeWaitSeconds * 1e9)),
                     for: key)
-    }
-
-    private mutating func emit(_ record: consuming ConnectionRecord, runningAtEnd: Bool) {
-        if record.timeWait != nil { record.timeWait!.runningAtCaptureEnd = runningAtEnd }
-        finished.append(record)
     }
 
     /// Once per second of capture time: report closed connections whose

@@ -48,6 +48,25 @@ import Testing
         #expect(try Self.json([path], threads: 2, recordLimit: 5) == (try Self.json([path], threads: 1, recordLimit: 5)))
     }
 
+    /// With a record limit only the first connections get a whole record (the
+    /// rest an outline, without their requests' targets): the report must be
+    /// the whole one cut to those connections, pools and counts unchanged.
+    @Test(arguments: [1, 2])
+    func aRecordLimitChangesNothingButTheConnectionsListed(threads: Int) throws {
+        for (name, limit) in [("pool-go-default-c20.pcap", 5), ("pool-go-undrained.pcap", 2), ("go-default-pool.pcap", 1),
+                              ("go-keepalive-disabled.pcap", 1), ("py-port-reuse.pcap", 1)] {
+            let path = Paths.fixture(name)
+            var whole = try CaptureRun.analyzeFiles([path], threads: threads)
+            #expect(whole.connections.count > limit, "\(name)")
+            whole.connectionsNotKept = whole.connections.count - limit
+            whole.connections.removeLast(whole.connections.count - limit)
+            let limited = try CaptureRun.analyzeFiles([path], recordLimit: limit, threads: threads)
+            #expect(limited.connections.allSatisfy { $0.http.transactions.allSatisfy { !$0.target.isEmpty } }, "\(name)")
+            let same = JSONReport.render(limited) == JSONReport.render(whole)  // not in #expect: it would print both reports
+            #expect(same, "\(name), \(threads) threads")
+        }
+    }
+
     @Test(.enabled(if: GeneratedCapture.available, "../shared/tools/genpcap.c or a C compiler not found: skipped"))
     func aGeneratedCaptureWithLossAndPortReuse() throws {
         let dir = Paths.temporaryDirectory()
