@@ -207,6 +207,14 @@ public struct Analyzer {
     @inline(__always)
     public mutating func ingestOtherShards(wireLength: Int, timestamp: Int64) {
         countPacket(wireLength: wireLength, timestamp: timestamp)
+        // Only a later time can make anything due here (a sweep, a pool
+        // tick): what the tracker finishes comes from its sweeps, and reuses
+        // from this shard's own segments, each handed on when it came.
+        guard timestamp > flows.latest else { return }
+        if timestamp < flows.nextSweepTime && timestamp < nextPoolTick {
+            flows.advance(to: CaptureTime(nanoseconds: timestamp))
+            return
+        }
         noteOtherShardsSegment(at: CaptureTime(nanoseconds: timestamp))
     }
 

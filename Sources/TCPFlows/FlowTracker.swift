@@ -118,6 +118,8 @@ public struct FlowTracker {
 
     /// The latest packet time.
     public var latest: Int64 { now }
+    /// When the next sweep is due: `advance(to:)` a time before it only moves the clock.
+    @inlinable public var nextSweepTime: Int64 { nextSweep }
 
     /// What the pool analysis reads of an open connection.
     public struct LiveView {
