@@ -68,7 +68,7 @@ public struct PoolSweeper: Sendable {
             } else {
                 let i = Int32(pools.count)
                 index[key] = i
-                pools.append(PoolSweep())
+                pools.append(PoolSweep(timeline: ThinnedTimeline(keeping: settings.keepsTimelines)))
                 feedPools[feed].append(i)
             }
         }
@@ -80,7 +80,7 @@ public struct PoolSweeper: Sendable {
             } else {
                 feedHosts[feed].append(Int32(hosts.count))
                 hostIndex[host] = hosts.count
-                hosts.append(HostSweep(host: host))
+                hosts.append(HostSweep(host: host, keepsTimeline: settings.keepsTimelines))
             }
         }
         let poolMap = feedPools[feed]
@@ -740,6 +740,8 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     private var points16: UInt16 = 0
     /// The group is 2^groupShift points; `inGroup` of the current one came.
     private var groupShift: UInt8 = 0
+    /// False: no point is kept (`PoolSettings.keepsTimelines`).
+    private var keeping = true
     private var lastWeight: Int32 = 0
     private var inGroup: Int32 = 0
     private var lastTime: Int64 = 0
@@ -747,7 +749,10 @@ struct ThinnedTimeline<Point: Weighted>: Sendable {
     var count: Int { Int(points16) }
     var group: Int { 1 << Int(groupShift) }
 
+    init(keeping: Bool = true) { self.keeping = keeping }
+
     mutating func append(_ p: Point) {
+        guard keeping else { return }
         if inGroup == 0 {
             if count >= Self.cap { halve() }
             pack(p)
@@ -951,7 +956,10 @@ struct HostSweep: Sendable {
     var timeline = ThinnedTimeline<Point>()
     var pointTime = Int64.min
 
-    init(host: IPAddress) { self.host = host }
+    init(host: IPAddress, keepsTimeline: Bool = true) {
+        self.host = host
+        timeline = ThinnedTimeline(keeping: keepsTimeline)
+    }
 
     mutating func insert(_ time: Int64, _ delta: Int8) {
         queue.add(PoolEvent(.hostTimeWait, at: time, delta))

@@ -31,6 +31,13 @@ extension PoolScopeCommand {
             if each && output.format == .csv { throw ValidationError("--each writes one report per file: use text, json or ndjson") }
         }
 
+        /// The timelines go only into JSON and NDJSON reports (and HTML, another command's).
+        var poolSettings: PoolSettings {
+            var settings = analysis.poolSettings
+            settings.keepsTimelines = output.format == .json || output.format == .ndjson
+            return settings
+        }
+
         func run() throws {
             let (files, filter) = input.resolved
             if each && files.count > 1 { return try runEach(files, filter: filter) }
@@ -40,7 +47,7 @@ extension PoolScopeCommand {
             do throws(CaptureError) {
                 // The text report prints --connections of them: keep no more.
                 let keep = output.format == .text ? output.connectionLimit : nil
-                report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: analysis.poolSettings,
+                report = try CaptureRun.analyzeFiles(files, filter: filter, settings: analysis.flowSettings, poolSettings: poolSettings,
                                                      recordLimit: keep, threads: analysis.threads, onConnection: output.connectionSink(destination, files: files),
                                                      onProgress: progress.map { line in { line.update($0) } })
                 progress?.finish()
@@ -56,7 +63,7 @@ extension PoolScopeCommand {
         func runEach(_ files: [String], filter: String?) throws {
             let destination = try output.open()
             let results = Mutex<(reports: [Report?], filterError: CaptureError?)>((Array(repeating: nil, count: files.count), nil))
-            let flowSettings = analysis.flowSettings, poolSettings = analysis.poolSettings
+            let flowSettings = analysis.flowSettings, poolSettings = self.poolSettings
             let output = self.output
             DispatchQueue.concurrentPerform(iterations: files.count) { i in
                 do throws(CaptureError) {

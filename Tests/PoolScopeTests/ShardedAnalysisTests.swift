@@ -48,6 +48,25 @@ import Testing
         #expect(try Self.json([path], threads: 2, recordLimit: 5) == (try Self.json([path], threads: 1, recordLimit: 5)))
     }
 
+    /// Without timelines (text and CSV reports show none) every other part of
+    /// the pools' and hosts' reports is the same.
+    @Test(arguments: [1, 2])
+    func poolsWithoutTimelinesChangeNothingElse(threads: Int) throws {
+        var settings = PoolSettings()
+        settings.keepsTimelines = false
+        for name in ["pool-go-default-c20.pcap", "go-default-pool.pcap", "py-port-reuse.pcap"] {
+            let path = Paths.fixture(name)
+            var whole = try CaptureRun.analyzeFiles([path], threads: threads)
+            #expect(whole.pools.contains { !$0.timeline.isEmpty } && whole.capture.timeWaitHosts.contains { !$0.timeline.isEmpty },
+                    "\(name)")
+            for i in whole.pools.indices { whole.pools[i].timeline = [] }
+            for i in whole.capture.timeWaitHosts.indices { whole.capture.timeWaitHosts[i].timeline = [] }
+            let without = try CaptureRun.analyzeFiles([path], poolSettings: settings, threads: threads)
+            let same = JSONReport.render(without) == JSONReport.render(whole)  // not in #expect: it would print both reports
+            #expect(same, "\(name), \(threads) threads")
+        }
+    }
+
     /// With a record limit only the first connections get a whole record (the
     /// rest an outline, without their requests' targets): the report must be
     /// the whole one cut to those connections, pools and counts unchanged.
