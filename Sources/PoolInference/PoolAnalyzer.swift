@@ -25,7 +25,7 @@ public struct PoolSettings: Sendable {
     public var connectionIDLimit = 1000
     /// Whether pools and hosts keep their timelines (`PoolReport.timeline`,
     /// `TimeWaitLedger.HostLoad.timeline`): a report that shows none (text,
-    /// CSV) need not keep them, which was 3-5% of a run's instructions.
+    /// CSV) need not keep them, which was 3-7% of a run's instructions.
     public var keepsTimelines = true
 
     public init() {}

@@ -167,7 +167,7 @@ public struct ConnectionRecord: Sendable, Equatable {
 /// connection. Every connection gets one; the whole record (704 bytes, a
 /// dozen Strings and arrays) is made only for a connection a report keeps or
 /// streams: a text report keeps 50, and building, copying and destroying a
-/// record for each of the rest was a twentieth of a two-thread run.
+/// record for each of the rest was 3% of a run's instructions.
 public struct ConnectionOutline: Sendable {
     public var id: Int
     public var client: Endpoint
