@@ -231,7 +231,7 @@ public struct HTTPConversation: Sendable {
         case .other: name = "unknown"
         }
         return HTTPSummary(
-            requests: readable ? pairing.transactionCount : nil, responses: readable ? pairing.responses : nil,
+            requests: requests, responses: readable ? pairing.responses : nil,
             unknownGaps: pairing.unknownGaps, upgraded: pairing.upgraded, tls: tls, protocolName: name,
             estimatedExchanges: readable ? nil : exchanges, transactions: pairing.transactions,
             transactionsTruncated: pairing.transactionCount > pairing.transactions.count)

@@ -300,23 +300,18 @@ public struct Analyzer {
             for record in finished { onConnection(record) }
         } else {
             // Read in place: iterating the array copied each record (every
-            // String and array in it retained), and `records.last` the last
-            // kept one, for each record the text report does not keep.
+            // String and array in it retained).
             finished.withUnsafeBufferPointer { finished in
                 for i in finished.indices {
                     let id = finished[i].id
-                    guard let limit = recordLimit else {
+                    guard recordLimit != nil else {
                         recordIndex[id] = records.count
                         records.append(finished[i])
                         continue
                     }
-                    // Keep the first connections by id (as the report lists them),
-                    // sorted by id: connections finish in another order.
-                    if records.count >= limit {
-                        recordsNotKept += 1
-                        guard !records.isEmpty, id < records[records.count - 1].id else { continue }
-                        records.removeLast()
-                    }
+                    // With a limit the tracker made records for the first
+                    // connections opened only (`FlowTracker.recordLimit`): all
+                    // are kept, sorted by id, since connections finish in another order.
                     records.insert(finished[i], at: keptPosition(of: id))
                 }
             }
